@@ -1,0 +1,1 @@
+//! Shared code for the Tern benchmarks and the `tern-bench` load tool.

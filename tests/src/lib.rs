@@ -1,0 +1,1 @@
+//! Integration and interop tests for Tern live in `tests/tests/`; this library holds shared helpers.
