@@ -1,0 +1,2 @@
+//! Placeholder: codec benchmarks.
+fn main() {}

@@ -1,0 +1,2 @@
+//! Placeholder: index benchmarks.
+fn main() {}
