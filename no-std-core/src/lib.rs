@@ -49,6 +49,10 @@ mod fmt;
 pub mod codec;
 pub mod topic;
 
+// The session engine is under construction; built only with `--cfg tern_wip_session` until it lands.
+#[cfg(tern_wip_session)]
+pub mod session;
+
 #[cfg(feature = "alloc")]
 pub mod index;
 #[cfg(feature = "alloc")]
