@@ -70,8 +70,12 @@ impl fmt::Display for TopicError {
             Self::InvalidWildcard => {
                 "wildcard not occupying a whole level, or '#' not the last level"
             }
-            Self::InvalidShareName => "shared subscription ShareName is empty or contains '/', '+' or '#'",
-            Self::MissingSharedFilter => "shared subscription has no topic filter after the ShareName",
+            Self::InvalidShareName => {
+                "shared subscription ShareName is empty or contains '/', '+' or '#'"
+            }
+            Self::MissingSharedFilter => {
+                "shared subscription has no topic filter after the ShareName"
+            }
         };
         f.write_str(msg)
     }
@@ -249,7 +253,11 @@ impl<'a> SharedFilter<'a> {
             TopicError::Empty => TopicError::MissingSharedFilter,
             other => other,
         })?;
-        Ok(Some(Self { raw: s, group, filter }))
+        Ok(Some(Self {
+            raw: s,
+            group,
+            filter,
+        }))
     }
 
     /// The whole filter string, `$share/` prefix included.
@@ -311,11 +319,19 @@ mod tests {
     fn filter_wildcard_placement() {
         // 3.1.1 [MQTT-4.7.1-2] / 5.0 [MQTT-4.7.1-1]: '#' alone and last.
         // 3.1.1 [MQTT-4.7.1-3] / 5.0 [MQTT-4.7.1-2]: '+' occupies an entire level.
-        for ok in ["#", "+", "a/#", "+/+", "/+", "+/", "a/+/b/#", "$SYS/#", "//", "a//#"] {
+        for ok in [
+            "#", "+", "a/#", "+/+", "/+", "+/", "a/+/b/#", "$SYS/#", "//", "a//#",
+        ] {
             assert!(TopicFilter::new(ok).is_ok(), "{ok}");
         }
-        for bad in ["a#", "a/#/b", "#/a", "a+", "a/+b", "+a/b", "a/b#", "##", "++"] {
-            assert_eq!(TopicFilter::new(bad), Err(TopicError::InvalidWildcard), "{bad}");
+        for bad in [
+            "a#", "a/#/b", "#/a", "a+", "a/+b", "+a/b", "a/b#", "##", "++",
+        ] {
+            assert_eq!(
+                TopicFilter::new(bad),
+                Err(TopicError::InvalidWildcard),
+                "{bad}"
+            );
         }
     }
 
@@ -369,14 +385,35 @@ mod tests {
         assert_eq!(s.filter().as_str(), "a/+/#");
         assert_eq!(s.as_str(), "$share/g1/a/+/#");
         // 5.0 [MQTT-4.8.2-1]: ShareName at least one character.
-        assert_eq!(SharedFilter::parse("$share//a"), Err(TopicError::InvalidShareName));
+        assert_eq!(
+            SharedFilter::parse("$share//a"),
+            Err(TopicError::InvalidShareName)
+        );
         // 5.0 [MQTT-4.8.2-2]: no '/', '+', '#' in ShareName; followed by '/' and a filter.
-        assert_eq!(SharedFilter::parse("$share/+/a"), Err(TopicError::InvalidShareName));
-        assert_eq!(SharedFilter::parse("$share/g#/a"), Err(TopicError::InvalidShareName));
-        assert_eq!(SharedFilter::parse("$share/g"), Err(TopicError::MissingSharedFilter));
-        assert_eq!(SharedFilter::parse("$share/g/"), Err(TopicError::MissingSharedFilter));
-        assert_eq!(SharedFilter::parse("$share/"), Err(TopicError::InvalidShareName));
-        assert_eq!(SharedFilter::parse("$share/g/a#"), Err(TopicError::InvalidWildcard));
+        assert_eq!(
+            SharedFilter::parse("$share/+/a"),
+            Err(TopicError::InvalidShareName)
+        );
+        assert_eq!(
+            SharedFilter::parse("$share/g#/a"),
+            Err(TopicError::InvalidShareName)
+        );
+        assert_eq!(
+            SharedFilter::parse("$share/g"),
+            Err(TopicError::MissingSharedFilter)
+        );
+        assert_eq!(
+            SharedFilter::parse("$share/g/"),
+            Err(TopicError::MissingSharedFilter)
+        );
+        assert_eq!(
+            SharedFilter::parse("$share/"),
+            Err(TopicError::InvalidShareName)
+        );
+        assert_eq!(
+            SharedFilter::parse("$share/g/a#"),
+            Err(TopicError::InvalidWildcard)
+        );
         // A shared filter is an ordinary filter syntactically (3.1.1 view).
         assert!(TopicFilter::new("$share/g/a/#").is_ok());
     }
@@ -439,11 +476,9 @@ mod tests {
         #[test]
         fn arbitrary_strings_never_panic(s in ".{0,40}") {
             let _ = TopicName::new(&s);
-            if let Ok(f) = TopicFilter::new(&s) {
-                if let Ok(n) = TopicName::new(&s) {
-                    // A literal filter always matches the same topic.
-                    prop_assert!(f.matches(&n));
-                }
+            if let (Ok(f), Ok(n)) = (TopicFilter::new(&s), TopicName::new(&s)) {
+                // A literal filter always matches the same topic.
+                prop_assert!(f.matches(&n));
             }
             let _ = SharedFilter::parse(&s);
         }
