@@ -1,0 +1,251 @@
+//! Wire primitives: a bounds-checked [`Reader`] over a received frame and a [`Writer`] that
+//! either counts or writes.
+//!
+//! Every access is checked (`get`, `split_at_checked`); nothing here indexes or panics.
+//! Running out of input inside a frame is [`Malformed::UnexpectedEnd`]: the frame reader
+//! only hands complete frames to the decoder, so a short field is a malformed packet,
+//! never "need more bytes".
+
+use super::error::{DecodeError, EncodeError, Malformed};
+
+/// Largest value a Variable Byte Integer can carry (4 bytes of 7 bits).
+pub(crate) const VBI_MAX: u32 = 268_435_455;
+
+/// Number of bytes `value` takes as a minimal Variable Byte Integer.
+pub(crate) const fn vbi_len(value: u32) -> usize {
+    if value < 0x80 {
+        1
+    } else if value < 0x4000 {
+        2
+    } else if value < 0x20_0000 {
+        3
+    } else {
+        4
+    }
+}
+
+/// Result of parsing a Variable Byte Integer from the front of a buffer.
+pub(crate) enum Vbi {
+    /// More bytes are needed to finish the integer.
+    Incomplete,
+    /// The value and the number of bytes it used.
+    Done(u32, usize),
+}
+
+/// Parses a Variable Byte Integer (at most four bytes) from the front of `buf`.
+pub(crate) fn parse_vbi(buf: &[u8]) -> Result<Vbi, DecodeError> {
+    let mut value: u32 = 0;
+    for i in 0..4usize {
+        let Some(&byte) = buf.get(i) else {
+            return Ok(Vbi::Incomplete);
+        };
+        value |= u32::from(byte & 0x7F) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Ok(Vbi::Done(value, i + 1));
+        }
+    }
+    Err(Malformed::VarIntTooLong.into())
+}
+
+/// A cursor over the bytes of one received frame.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    /// Reject non-minimal Variable Byte Integers (MQTT 5.0 [MQTT-1.5.5-1]).
+    strict_vbi: bool,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8], strict_vbi: bool) -> Self {
+        Self { buf, strict_vbi }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    #[cfg_attr(not(feature = "v5"), allow(dead_code))]
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The unread bytes.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.buf
+    }
+
+    /// Fails with [`Malformed::TrailingBytes`] unless everything was consumed.
+    pub(crate) fn finish(&self) -> Result<(), DecodeError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(Malformed::TrailingBytes.into())
+        }
+    }
+
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let (head, tail) = self
+            .buf
+            .split_at_checked(n)
+            .ok_or(Malformed::UnexpectedEnd)?;
+        self.buf = tail;
+        Ok(head)
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
+        let (&b, tail) = self.buf.split_first().ok_or(Malformed::UnexpectedEnd)?;
+        self.buf = tail;
+        Ok(b)
+    }
+
+    pub(crate) fn u16(&mut self) -> Result<u16, DecodeError> {
+        let b = self.take(2)?;
+        let arr: [u8; 2] = b.try_into().map_err(|_| Malformed::UnexpectedEnd)?;
+        Ok(u16::from_be_bytes(arr))
+    }
+
+    #[cfg_attr(not(feature = "v5"), allow(dead_code))]
+    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
+        let b = self.take(4)?;
+        let arr: [u8; 4] = b.try_into().map_err(|_| Malformed::UnexpectedEnd)?;
+        Ok(u32::from_be_bytes(arr))
+    }
+
+    /// A Variable Byte Integer; non-minimal encodings are rejected when `strict_vbi`.
+    #[cfg_attr(not(feature = "v5"), allow(dead_code))]
+    pub(crate) fn vbi(&mut self) -> Result<u32, DecodeError> {
+        match parse_vbi(self.buf)? {
+            Vbi::Incomplete => Err(Malformed::UnexpectedEnd.into()),
+            Vbi::Done(value, used) => {
+                if self.strict_vbi && used != vbi_len(value) {
+                    return Err(Malformed::NonMinimalVarInt.into());
+                }
+                self.take(used)?;
+                Ok(value)
+            }
+        }
+    }
+
+    /// Two Byte length-prefixed Binary Data.
+    pub(crate) fn binary(&mut self) -> Result<&'a [u8], DecodeError> {
+        let len = self.u16()?;
+        self.take(usize::from(len))
+    }
+
+    /// A UTF-8 Encoded String: well-formed UTF-8 and no U+0000
+    /// (3.1.1 [MQTT-1.5.3-1]/[MQTT-1.5.3-2], 5.0 [MQTT-1.5.4-1]/[MQTT-1.5.4-2]).
+    pub(crate) fn string(&mut self) -> Result<&'a str, DecodeError> {
+        let bytes = self.binary()?;
+        check_utf8(bytes)
+    }
+}
+
+/// Validates an MQTT UTF-8 Encoded String.
+pub(crate) fn check_utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
+    let s = core::str::from_utf8(bytes).map_err(|_| Malformed::InvalidUtf8)?;
+    if s.contains('\0') {
+        return Err(Malformed::NullCharacter.into());
+    }
+    Ok(s)
+}
+
+/// Writes wire primitives into a slice, or only counts them.
+///
+/// Encoding runs the same code twice: once with [`Writer::counter`] to learn the exact
+/// length (and validate every value), then, once the caller's buffer is known to be
+/// large enough, with [`Writer::new`]. Lengths therefore cannot drift from what is written.
+#[derive(Debug)]
+pub(crate) struct Writer<'b> {
+    buf: Option<&'b mut [u8]>,
+    pos: usize,
+}
+
+impl<'b> Writer<'b> {
+    pub(crate) fn counter() -> Writer<'static> {
+        Writer { buf: None, pos: 0 }
+    }
+
+    pub(crate) fn new(buf: &'b mut [u8]) -> Self {
+        Self {
+            buf: Some(buf),
+            pos: 0,
+        }
+    }
+
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn bytes(&mut self, data: &[u8]) -> Result<(), EncodeError> {
+        let end = self
+            .pos
+            .checked_add(data.len())
+            .ok_or(EncodeError::PacketTooLarge { size: usize::MAX })?;
+        if let Some(buf) = self.buf.as_deref_mut() {
+            let dst = buf
+                .get_mut(self.pos..end)
+                .ok_or(EncodeError::InsufficientSize { required: end })?;
+            dst.copy_from_slice(data);
+        }
+        self.pos = end;
+        Ok(())
+    }
+
+    pub(crate) fn u8(&mut self, v: u8) -> Result<(), EncodeError> {
+        self.bytes(&[v])
+    }
+
+    pub(crate) fn u16(&mut self, v: u16) -> Result<(), EncodeError> {
+        self.bytes(&v.to_be_bytes())
+    }
+
+    #[cfg_attr(not(feature = "v5"), allow(dead_code))]
+    pub(crate) fn u32(&mut self, v: u32) -> Result<(), EncodeError> {
+        self.bytes(&v.to_be_bytes())
+    }
+
+    pub(crate) fn vbi(&mut self, mut v: u32) -> Result<(), EncodeError> {
+        if v > VBI_MAX {
+            return Err(EncodeError::ValueOutOfRange);
+        }
+        let mut out = [0u8; 4];
+        let mut n = 0;
+        for slot in out.iter_mut() {
+            let mut byte = (v & 0x7F) as u8;
+            v >>= 7;
+            if v > 0 {
+                byte |= 0x80;
+            }
+            *slot = byte;
+            n += 1;
+            if v == 0 {
+                break;
+            }
+        }
+        self.bytes(out.get(..n).unwrap_or(&[]))
+    }
+
+    pub(crate) fn binary(&mut self, data: &[u8]) -> Result<(), EncodeError> {
+        let len =
+            u16::try_from(data.len()).map_err(|_| EncodeError::FieldTooLong { len: data.len() })?;
+        self.u16(len)?;
+        self.bytes(data)
+    }
+
+    /// A UTF-8 Encoded String; U+0000 is refused (3.1.1 [MQTT-1.5.3-2], 5.0 [MQTT-1.5.4-2]).
+    pub(crate) fn string(&mut self, s: &str) -> Result<(), EncodeError> {
+        if s.contains('\0') {
+            return Err(EncodeError::InvalidString);
+        }
+        self.binary(s.as_bytes())
+    }
+}
+
+/// Runs `f` against a counting writer and returns the number of bytes it would write.
+pub(crate) fn measure(
+    f: impl FnOnce(&mut Writer<'_>) -> Result<(), EncodeError>,
+) -> Result<usize, EncodeError> {
+    let mut w = Writer::counter();
+    f(&mut w)?;
+    Ok(w.position())
+}
