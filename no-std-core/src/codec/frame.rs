@@ -38,7 +38,7 @@
 //! # }
 //! ```
 
-use super::{DecodeError, FixedHeader, Packet, PacketType, ProtocolVersion, decode_frame};
+use super::{DecodeError, FixedHeader, Packet, PacketType, ProtocolVersion, decode_body};
 
 /// The outcome of [`FrameReader::decode`].
 // `Packet` is returned by value: the core has no allocator to box it, and it only borrows.
@@ -102,6 +102,7 @@ impl FrameReader {
     }
 
     /// Decodes the packet at the front of `buf`, if it is complete.
+    #[inline]
     pub fn decode<'b>(&mut self, buf: &'b [u8]) -> Result<Decoded<'b>, DecodeError> {
         // [MQTT-3.1.0-1]: reject as soon as the first byte shows another packet type.
         if self.version.is_none()
@@ -126,10 +127,10 @@ impl FrameReader {
                 max: self.max_packet_size,
             });
         }
-        let Some(frame) = buf.get(..size) else {
+        let Some(body) = buf.get(header_len..size) else {
             return Ok(Decoded::Incomplete { needed: size });
         };
-        let packet = decode_frame(self.version, frame)?;
+        let packet = decode_body(self.version, &header, header_len, body)?;
         if let (None, Packet::Connect(connect)) = (self.version, &packet) {
             self.version = Some(connect.protocol);
         }

@@ -97,7 +97,7 @@ pub use publish::Publish;
 pub use reason::ReasonCode;
 pub use subscribe::{SubAck, Subscribe, Subscription, UnsubAck, Unsubscribe};
 
-use wire::{Reader, VBI_MAX, Vbi, Writer, measure, parse_vbi, vbi_len};
+use wire::{BlockLens, Reader, VBI_MAX, Vbi, Writer, parse_vbi, vbi_len};
 
 /// A Packet Identifier: non-zero by construction (3.1.1 [MQTT-2.3.1-1], 5.0 [MQTT-2.2.1-3]).
 pub type PacketId = NonZeroU16;
@@ -563,11 +563,11 @@ impl<'a> Packet<'a> {
     /// codes (except CONNACK and SUBACK, which map to 3.1.1 return codes) and the 5.0
     /// subscription options.
     pub fn encode(&self, version: ProtocolVersion, out: &mut [u8]) -> Result<usize, EncodeError> {
-        let (total, body) = self.lengths(version)?;
+        let (total, body, blocks) = self.lengths(version)?;
         if out.len() < total {
             return Err(EncodeError::InsufficientSize { required: total });
         }
-        let mut w = Writer::new(out);
+        let mut w = Writer::with_blocks(out, blocks);
         w.u8(((self.packet_type() as u8) << 4) | self.fixed_flags())?;
         w.vbi(body)?;
         self.write_body(version, &mut w)?;
@@ -577,16 +577,20 @@ impl<'a> Packet<'a> {
 
     /// The number of bytes [`Packet::encode`] would write, validating every field.
     pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
-        self.lengths(version).map(|(total, _)| total)
+        self.lengths(version).map(|(total, _, _)| total)
     }
 
-    fn lengths(&self, version: ProtocolVersion) -> Result<(usize, u32), EncodeError> {
-        let body = measure(|w| self.write_body(version, w))?;
+    /// The counting pass: total length, body length, and the property-block lengths the
+    /// writing pass reuses.
+    fn lengths(&self, version: ProtocolVersion) -> Result<(usize, u32, BlockLens), EncodeError> {
+        let mut counter = Writer::counter();
+        self.write_body(version, &mut counter)?;
+        let body = counter.position();
         let body32 = u32::try_from(body)
             .ok()
             .filter(|&b| b <= VBI_MAX)
             .ok_or(EncodeError::PacketTooLarge { size: body })?;
-        Ok((1 + vbi_len(body32) + body, body32))
+        Ok((1 + vbi_len(body32) + body, body32, counter.blocks()))
     }
 
     fn fixed_flags(&self) -> u8 {
@@ -632,7 +636,20 @@ pub(crate) fn decode_frame(
     if body.len() > remaining {
         return Err(Malformed::TrailingBytes.into());
     }
-    let minimal = header_len - 1 == vbi_len(header.remaining_length);
+    decode_body(version, &header, header_len, body)
+}
+
+/// Decodes the body of a frame whose fixed header (`header_len` bytes) was already parsed and
+/// whose body is exactly `body` (Remaining Length bytes). The frame reader calls this directly
+/// so the fixed header is parsed once per packet.
+#[inline]
+pub(crate) fn decode_body<'a>(
+    version: Option<ProtocolVersion>,
+    header: &FixedHeader,
+    header_len: usize,
+    body: &'a [u8],
+) -> Result<Packet<'a>, DecodeError> {
+    let minimal = header_len.saturating_sub(1) == vbi_len(header.remaining_length);
     let version = match (version, header.packet_type) {
         (_, PacketType::Connect) => {
             let connect = connect::decode(body)?;

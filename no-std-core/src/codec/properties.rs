@@ -14,7 +14,7 @@ use core::num::{NonZeroU16, NonZeroU32};
 use super::QoS;
 use super::error::{DecodeError, EncodeError, Malformed, ProtocolViolation};
 use super::list::borrowed_list;
-use super::wire::{Reader, VBI_MAX, Writer, measure};
+use super::wire::{Reader, Writer};
 use crate::topic::TopicName;
 
 mod id {
@@ -115,13 +115,7 @@ fn write_block(
     w: &mut Writer<'_>,
     f: impl Fn(&mut Writer<'_>) -> Result<(), EncodeError>,
 ) -> Result<(), EncodeError> {
-    let len = measure(&f)?;
-    let len = u32::try_from(len)
-        .ok()
-        .filter(|&l| l <= VBI_MAX)
-        .ok_or(EncodeError::PacketTooLarge { size: len })?;
-    w.vbi(len)?;
-    f(w)
+    w.block(f)
 }
 
 fn once<T>(slot: &mut Option<T>, id: u8, value: T) -> Result<(), DecodeError> {
@@ -615,7 +609,23 @@ impl<'a> PublishProperties<'a> {
         Ok(p)
     }
 
+    /// Whether no property is set (the common PUBLISH): it encodes as a single 0 byte.
+    fn is_empty(&self) -> bool {
+        self.payload_format_indicator.is_none()
+            && self.message_expiry_interval.is_none()
+            && self.topic_alias.is_none()
+            && self.response_topic.is_none()
+            && self.correlation_data.is_none()
+            && self.content_type.is_none()
+            && self.user_properties.is_empty()
+            && self.subscription_identifiers.is_empty()
+    }
+
     pub(crate) fn write(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+        if self.is_empty() {
+            // Property Length 0. Both passes take this branch, so block slots stay aligned.
+            return w.u8(0);
+        }
         write_block(w, |w| {
             put_byte(
                 w,

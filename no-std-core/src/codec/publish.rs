@@ -7,7 +7,7 @@ use super::{
     DecodeError, EncodeError, Malformed, ProtocolVersion, ProtocolViolation, QoS, QosPid,
     read_packet_id,
 };
-use crate::topic::TopicName;
+use crate::topic::{TopicError, TopicName};
 
 /// PUBLISH: an application message. Topic and payload borrow from the frame (zero copy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,14 +46,23 @@ impl<'a> Publish<'a> {
         (u8::from(self.dup) << 3) | ((self.qos_pid.qos() as u8) << 1) | u8::from(self.retain)
     }
 
+    #[inline]
     pub(crate) fn decode(v5: bool, flags: u8, r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         // FixedHeader::parse already rejected QoS 3 [MQTT-3.3.1-4] and DUP on QoS 0
         // [MQTT-3.3.1-2].
         let dup = flags & 0b1000 != 0;
         let retain = flags & 1 != 0;
         let qos = QoS::from_bits((flags >> 1) & 0b11)?;
-        // Topic Name: UTF-8 Encoded String [MQTT-3.3.2-1].
-        let topic = r.string()?;
+        // Topic Name: UTF-8 Encoded String [MQTT-3.3.2-1]. UTF-8 is checked here; U+0000 and
+        // wildcards in one pass by `TopicName::new`.
+        let topic = core::str::from_utf8(r.binary()?).map_err(|_| Malformed::InvalidUtf8)?;
+        // In 5.0 an empty topic is allowed with a Topic Alias, checked after the properties.
+        if !(v5 && topic.is_empty()) {
+            TopicName::new(topic).map_err(|e| match e {
+                TopicError::NullCharacter => Malformed::NullCharacter,
+                _ => Malformed::InvalidTopicName,
+            })?;
+        }
         let qos_pid = match qos {
             QoS::AtMostOnce => QosPid::AtMostOnce,
             QoS::AtLeastOnce => QosPid::AtLeastOnce(read_packet_id(r)?),
@@ -69,13 +78,9 @@ impl<'a> Publish<'a> {
         let alias = properties.topic_alias.is_some();
         #[cfg(not(feature = "v5"))]
         let alias = false;
-        if v5 && topic.is_empty() {
+        if v5 && topic.is_empty() && !alias {
             // 5.0: an empty topic name is a Protocol Error without a Topic Alias.
-            if !alias {
-                return Err(ProtocolViolation::EmptyTopicWithoutAlias.into());
-            }
-        } else {
-            TopicName::new(topic).map_err(|_| Malformed::InvalidTopicName)?;
+            return Err(ProtocolViolation::EmptyTopicWithoutAlias.into());
         }
         let payload = r.take(r.remaining())?;
         Ok(Self {
@@ -98,10 +103,12 @@ impl<'a> Publish<'a> {
         let alias = self.properties.topic_alias.is_some();
         #[cfg(not(feature = "v5"))]
         let alias = false;
-        if !(v5 && alias && self.topic.is_empty()) {
+        // Validated once, in the counting pass (see `Writer::is_counting`); TopicName also
+        // covers the U+0000 rule, so the topic is written as plain length-prefixed bytes.
+        if w.is_counting() && !(v5 && alias && self.topic.is_empty()) {
             TopicName::new(self.topic).map_err(|_| EncodeError::InvalidTopicName)?;
         }
-        w.string(self.topic)?;
+        w.binary(self.topic.as_bytes())?;
         if let Some(id) = self.qos_pid.packet_id() {
             w.u16(id.get())?;
         }

@@ -154,26 +154,108 @@ pub(crate) fn check_utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
 /// Encoding runs the same code twice: once with [`Writer::counter`] to learn the exact
 /// length (and validate every value), then, once the caller's buffer is known to be
 /// large enough, with [`Writer::new`]. Lengths therefore cannot drift from what is written.
+///
+/// Length-prefixed blocks (5.0 property blocks) are measured once: the counting pass records
+/// each block's length in order ([`Writer::block`]), and the writing pass, created with
+/// [`Writer::with_blocks`] from the counter's [`Writer::blocks`], reuses them in the same order.
 #[derive(Debug)]
 pub(crate) struct Writer<'b> {
     buf: Option<&'b mut [u8]>,
     pos: usize,
+    blocks: BlockLens,
+}
+
+/// Property-block lengths recorded by a counting pass, in the order the blocks are written.
+/// A packet has at most two blocks (CONNECT: connect and will properties).
+#[derive(Debug, Clone, Copy, Default)]
+#[cfg_attr(not(feature = "v5"), allow(dead_code))]
+pub(crate) struct BlockLens {
+    lens: [u32; 2],
+    /// How many entries of `lens` hold recorded lengths.
+    recorded: usize,
+    /// Blocks seen so far in this pass.
+    next: usize,
 }
 
 impl<'b> Writer<'b> {
     pub(crate) fn counter() -> Writer<'static> {
-        Writer { buf: None, pos: 0 }
+        Writer {
+            buf: None,
+            pos: 0,
+            blocks: BlockLens::default(),
+        }
     }
 
+    /// A writer that measures each length-prefixed block itself (tests use it directly).
+    #[cfg(test)]
     pub(crate) fn new(buf: &'b mut [u8]) -> Self {
+        Self::with_blocks(buf, BlockLens::default())
+    }
+
+    /// A writer reusing the block lengths a counting pass over the same packet recorded.
+    pub(crate) fn with_blocks(buf: &'b mut [u8], recorded: BlockLens) -> Self {
         Self {
             buf: Some(buf),
             pos: 0,
+            blocks: BlockLens {
+                next: 0,
+                ..recorded
+            },
         }
+    }
+
+    /// The block lengths recorded so far (counting pass).
+    pub(crate) fn blocks(&self) -> BlockLens {
+        self.blocks
+    }
+
+    /// Writes a block prefixed by its length as a Variable Byte Integer.
+    ///
+    /// The counting pass runs `f` once and records the length; the writing pass takes the
+    /// recorded length (or, for a writer without recorded lengths, measures `f` first).
+    #[cfg_attr(not(feature = "v5"), allow(dead_code))]
+    pub(crate) fn block(
+        &mut self,
+        f: impl Fn(&mut Writer<'_>) -> Result<(), EncodeError>,
+    ) -> Result<(), EncodeError> {
+        let to_u32 = |len: usize| {
+            u32::try_from(len)
+                .ok()
+                .filter(|&l| l <= VBI_MAX)
+                .ok_or(EncodeError::PacketTooLarge { size: len })
+        };
+        let slot = self.blocks.next;
+        self.blocks.next = slot.saturating_add(1);
+        if self.is_counting() {
+            let start = self.pos;
+            f(self)?;
+            let len = to_u32(self.pos - start)?;
+            if let Some(l) = self.blocks.lens.get_mut(slot) {
+                *l = len;
+                self.blocks.recorded = slot + 1;
+            }
+            self.pos = self
+                .pos
+                .checked_add(vbi_len(len))
+                .ok_or(EncodeError::PacketTooLarge { size: usize::MAX })?;
+            return Ok(());
+        }
+        let len = match self.blocks.lens.get(slot) {
+            Some(&len) if slot < self.blocks.recorded => len,
+            _ => to_u32(measure(&f)?)?,
+        };
+        self.vbi(len)?;
+        f(self)
     }
 
     pub(crate) fn position(&self) -> usize {
         self.pos
+    }
+
+    /// Whether this is the counting pass. Every encode runs the counting pass first over the
+    /// same packet, so value checks (U+0000, topic syntax, ...) run only there, once.
+    pub(crate) fn is_counting(&self) -> bool {
+        self.buf.is_none()
     }
 
     pub(crate) fn bytes(&mut self, data: &[u8]) -> Result<(), EncodeError> {
@@ -234,7 +316,7 @@ impl<'b> Writer<'b> {
 
     /// A UTF-8 Encoded String; U+0000 is refused (3.1.1 [MQTT-1.5.3-2], 5.0 [MQTT-1.5.4-2]).
     pub(crate) fn string(&mut self, s: &str) -> Result<(), EncodeError> {
-        if s.contains('\0') {
+        if self.is_counting() && s.contains('\0') {
             return Err(EncodeError::InvalidString);
         }
         self.binary(s.as_bytes())
