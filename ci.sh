@@ -56,8 +56,8 @@ if want clippy; then
         cargo clippy --locked -p "$p" --all-targets -- -D warnings
     done
     log "clippy tern-core, each feature alone and the protocol feature powerset"
-    cargo hack clippy --locked -p tern-core --each-feature --no-dev-deps -- -D warnings
-    cargo hack clippy --locked -p tern-core --feature-powerset --include-features v3,v5,qos2,alloc --no-dev-deps -- -D warnings
+    cargo hack clippy --locked -p tern-core --each-feature -- -D warnings
+    cargo hack clippy --locked -p tern-core --feature-powerset --include-features v3,v5,qos2,alloc -- -D warnings
     log "clippy tern-core tests with protocol subsets"
     for fs in v3 v5 v3,qos2 v5,qos2,alloc; do
         cargo clippy --locked -p tern-core --no-default-features --features "$fs" --all-targets -- -D warnings
@@ -81,7 +81,7 @@ if want embedded; then
     for t in "${THUMB_TARGETS[@]}"; do
         log "build tern-core for $t (feature powerset without std/arbitrary)"
         cargo hack build --locked -p tern-core --target "$t" --feature-powerset \
-            --exclude-features std,arbitrary --no-dev-deps
+            --exclude-features std,arbitrary
         log "build tern-client for $t"
         cargo build --locked -p tern-client --target "$t" --no-default-features --features v3
         cargo build --locked -p tern-client --target "$t"
