@@ -59,7 +59,7 @@ if want clippy; then
     cargo hack clippy --locked -p tern-core --each-feature -- -D warnings
     cargo hack clippy --locked -p tern-core --feature-powerset --include-features v3,v5,qos2,alloc -- -D warnings
     log "clippy tern-core tests with protocol subsets"
-    for fs in v3 v5 v3,qos2 v5,qos2,alloc; do
+    for fs in v3 v5 v3,qos2 v5,qos2,alloc v3,v5,qos2,alloc,serde; do
         cargo clippy --locked -p tern-core --no-default-features --features "$fs" --all-targets -- -D warnings
     done
 fi
@@ -71,7 +71,7 @@ fi
 
 if want features; then
     log "tern-core tests per protocol feature set"
-    for fs in v3 v5 v3,qos2 v5,qos2 v3,v5,alloc; do
+    for fs in v3 v5 v3,qos2 v5,qos2 v3,v5,alloc v3,v5,qos2,alloc,serde; do
         log "cargo test -p tern-core --no-default-features --features $fs"
         cargo test --locked -p tern-core --no-default-features --features "$fs" --lib
     done
@@ -81,7 +81,8 @@ if want embedded; then
     for t in "${THUMB_TARGETS[@]}"; do
         log "build tern-core for $t (feature powerset without std/arbitrary)"
         cargo hack build --locked -p tern-core --target "$t" --feature-powerset \
-            --exclude-features std,arbitrary
+            --exclude-features std,arbitrary,serde
+        cargo build --locked -p tern-core --target "$t" --no-default-features --features v3,v5,qos2,serde
         log "build tern-client for $t"
         cargo build --locked -p tern-client --target "$t" --no-default-features --features v3
         cargo build --locked -p tern-client --target "$t"

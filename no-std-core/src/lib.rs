@@ -8,6 +8,12 @@
 //!   [`codec`] reassembles packets from partial reads and rejects oversize packets
 //!   as soon as their Remaining Length is known.
 //! - [`topic`]: validated topic names and filters, wildcard matching, `$share` parsing.
+//! - [`session`]: the sans-IO session engine both ends drive: a [`session::Session`] that
+//!   outlives connections (in-flight messages, QoS 2 identifiers, queues, subscriptions) and a
+//!   [`session::Connection`] for one network connection (keep-alive, topic aliases, negotiated
+//!   limits); the role (client or server) is a type parameter. Time is a value the caller
+//!   passes in ([`session::Instant`]); the engine answers with packets (`poll_transmit`),
+//!   events (`poll_event`) and its next deadline (`poll_timeout`).
 //! - `index` (feature `alloc`): the subscription index, a trie over topic levels.
 //! - `retain` (feature `alloc`): the retained-message store.
 //!
@@ -20,7 +26,7 @@
 //! - `v3`: MQTT 3.1 ("MQIsdp", level 3) and 3.1.1 (level 4).
 //! - `v5`: MQTT 5.0; 5.0-only fields and properties exist only with this feature.
 //! - `qos2`: QoS 2 flows in the session engine.
-//! - `alloc`, `std` (implies `alloc`), `defmt`, `arbitrary`.
+//! - `alloc`, `std` (implies `alloc`), `defmt`, `arbitrary`, `serde` (persist sessions).
 //!
 //! With neither `v3` nor `v5` the crate still builds (topics, primitives), but
 //! the protocol version type has no variants.
@@ -49,8 +55,6 @@ mod fmt;
 pub mod codec;
 pub mod topic;
 
-// The session engine is under construction; built only with `--cfg tern_wip_session` until it lands.
-#[cfg(tern_wip_session)]
 pub mod session;
 
 #[cfg(feature = "alloc")]

@@ -1,0 +1,1278 @@
+//! [`Connection`]: the state of one network connection, driving a [`Session`].
+
+use heapless::Deque;
+
+#[cfg(feature = "v5")]
+use super::alias::AliasError;
+use super::alias::{AliasUse, InboundAliases, OutboundAliases};
+use super::inbound::{AckToken, InFlight, InState, reason};
+use super::keepalive::{KeepAlive, KeepAliveAction};
+use super::message::Message;
+use super::outbound::{OutFlight, OutState};
+use super::queue::DropReason;
+use super::role::{Client, Role, RoleState, Server};
+use super::state::Session;
+use super::storage::{Slots, Storage};
+use super::time::{Instant, earliest};
+use super::will::{NEVER_EXPIRES, StoredWill};
+use super::{CloseReason, Config, Event, Incoming, ProtocolError, PublishError};
+use crate::codec::{
+    ConnAck, Connect, Disconnect, EncodeError, Packet, PacketId, PacketType, ProtocolVersion,
+    PubResponse, Publish, QoS, QosPid, ReasonCode,
+};
+
+const CONTROL_CAP: usize = 8;
+const EVENT_CAP: usize = 32;
+const RESERVED_CAP: usize = 4;
+/// The largest packet MQTT can express: 1 + 4 + 268,435,455.
+const PROTOCOL_MAX_PACKET: u32 = 268_435_460;
+
+/// Packets the engine owes the peer outside the message flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Control {
+    ConnAck { session_present: bool },
+    PingReq,
+    PingResp,
+    PubComp { pid: PacketId, reason: ReasonCode },
+    Disconnect { reason: ReasonCode },
+}
+
+/// Events without payload, queued in the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lite {
+    Connected {
+        session_present: bool,
+    },
+    Published {
+        packet_id: PacketId,
+        reason: ReasonCode,
+    },
+    Closed(CloseReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Client: CONNECT sent, waiting for CONNACK.
+    AwaitConnAck,
+    Open,
+    Closed(CloseReason),
+}
+
+/// Limits in force on this connection, from CONNECT / CONNACK and [`Config`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Limits {
+    /// Most outgoing QoS 1/2 messages in flight: the peer's Receive Maximum (5.0) bounded by
+    /// [`Config::max_inflight`] and the storage capacity.
+    pub send_window: u16,
+    /// The peer's Maximum Packet Size (protocol maximum when it set none).
+    pub peer_max_packet: u32,
+    /// The peer's Topic Alias Maximum (aliases we may assign).
+    pub peer_alias_max: u16,
+    /// Our Receive Maximum: most incoming QoS 1/2 messages not yet completed.
+    pub receive_maximum: u16,
+    /// Our Topic Alias Maximum (aliases the peer may assign).
+    pub alias_max: u16,
+    /// The highest QoS the peer accepts from us (5.0 Maximum QoS of the server).
+    pub max_qos: QoS,
+}
+
+/// Why [`Connection::from_connect`] failed; answer with [`AcceptError::reason_code`] in
+/// the CONNACK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum AcceptError {
+    /// The Will does not fit the session's byte buffers.
+    WillTooLarge,
+}
+
+impl AcceptError {
+    /// The CONNACK reason code.
+    pub fn reason_code(self) -> ReasonCode {
+        match self {
+            Self::WillTooLarge => ReasonCode::PacketTooLarge,
+        }
+    }
+}
+
+/// One network connection of a [`Session`]: keep-alive, topic-alias maps and the limits
+/// negotiated in CONNECT / CONNACK. Sans-IO and deterministic.
+///
+/// # Call order
+///
+/// Create it with [`Connection::from_connect`] (server, after decoding CONNECT and deciding
+/// to accept it) or [`Connection::new_client`] (client, after sending CONNECT). Then loop:
+///
+/// 1. **Inputs**: [`handle_packet`](Self::handle_packet) for each decoded packet (it
+///    returns incoming application messages directly, borrowing the receive buffer, each
+///    QoS 1/2 one with an [`AckToken`]), [`handle_timeout`](Self::handle_timeout) when the
+///    deadline from [`poll_timeout`](Self::poll_timeout) is reached, and
+///    [`handle_transport_closed`](Self::handle_transport_closed) when the socket dies.
+/// 2. **Commands**: [`publish`](Self::publish), [`accept`](Self::accept) (releases the
+///    PUBACK / PUBREC for a token), [`disconnect`](Self::disconnect),
+///    [`allocate_packet_id`](Self::allocate_packet_id) (for SUBSCRIBE / UNSUBSCRIBE).
+/// 3. **Outputs**, after every input or command: [`poll_transmit`](Self::poll_transmit)
+///    until it returns `Ok(None)` (write each packet out), [`poll_event`](Self::poll_event)
+///    until `None`, then wait for the socket, the application or
+///    [`poll_timeout`](Self::poll_timeout).
+///
+/// Once [`close_reason`](Self::close_reason) is `Some`, drain `poll_transmit` (it yields at
+/// most a DISCONNECT) and `poll_event`, close the socket and take the session back with
+/// [`into_session`](Self::into_session).
+///
+/// Getters: [`session`](Self::session), [`version`](Self::version),
+/// [`limits`](Self::limits), [`is_connected`](Self::is_connected).
+///
+/// Time is only what the caller passes in; nothing is re-sent on a timer (5.0
+/// [MQTT-4.4.0-1]): a lost acknowledgement is the keep-alive's business.
+///
+/// ```
+/// # #[cfg(feature = "v5")] {
+/// use tern_core::codec::{Connect, Packet, ProtocolVersion, QoS, ReasonCode};
+/// use tern_core::session::{
+///     Client, Config, Connection, Event, Fixed, Incoming, Instant, Message, Server, Session,
+/// };
+///
+/// type S = Fixed<4, 4, 2, 64>; // no allocation: capacities are const generics
+/// let v5 = ProtocolVersion::V5;
+/// let now = Instant::from_secs(0);
+/// let connect = Connect::new(v5, "dev1");
+/// // Client: the application has encoded and sent `connect`.
+/// let mut client =
+///     Connection::<Client, S>::new_client(now, &connect, Session::default(), Config::client());
+/// // Server: the broker decoded it, authenticated it and found no stored session.
+/// let mut server =
+///     Connection::<Server, S>::from_connect(now, &connect, None, Config::server()).unwrap();
+/// client.publish(Message::new("sensors/t", b"21.5", QoS::AtLeastOnce, false).unwrap()).unwrap();
+///
+/// let mut buf = [0u8; 128];
+/// let n = server.poll_transmit(now, &mut buf).unwrap().unwrap(); // CONNACK
+/// client.handle_packet(now, Packet::decode(v5, &buf[..n]).unwrap()).unwrap();
+/// let n = client.poll_transmit(now, &mut buf).unwrap().unwrap(); // PUBLISH, id 1
+/// let token = match server.handle_packet(now, Packet::decode(v5, &buf[..n]).unwrap()) {
+///     Ok(Some(Incoming::Publish { publish, token })) => {
+///         assert_eq!((publish.topic, publish.payload), ("sensors/t", &b"21.5"[..]));
+///         token.unwrap()
+///     }
+///     other => panic!("{other:?}"),
+/// };
+/// // The PUBACK waits for the application's decision (route, authorise, persist...).
+/// assert_eq!(server.poll_transmit(now, &mut buf), Ok(None));
+/// server.accept(token, ReasonCode::NoMatchingSubscribers);
+/// let n = server.poll_transmit(now, &mut buf).unwrap().unwrap(); // PUBACK 0x10
+/// client.handle_packet(now, Packet::decode(v5, &buf[..n]).unwrap()).unwrap();
+/// assert_eq!(client.poll_event(), Some(Event::Connected { session_present: false }));
+/// assert!(matches!(
+///     client.poll_event(),
+///     Some(Event::Published { reason: ReasonCode::NoMatchingSubscribers, .. })
+/// ));
+/// assert_eq!(client.session().inflight_len(), 0);
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Connection<R: Role, S: Storage> {
+    session: Session<R, S>,
+    version: ProtocolVersion,
+    state: State,
+    keep_alive: KeepAlive,
+    limits: Limits,
+    aliases_in: InboundAliases<S::Bytes, S::Aliases>,
+    aliases_out: OutboundAliases<S::Bytes, S::Aliases>,
+    control: Deque<Control, CONTROL_CAP>,
+    events: Deque<Lite, EVENT_CAP>,
+    reserved: heapless::Vec<PacketId, RESERVED_CAP>,
+    config: Config,
+    events_lost: u32,
+}
+
+fn nz16(v: u16) -> u16 {
+    v.max(1)
+}
+
+impl<R: Role, S: Storage> Connection<R, S> {
+    fn with_parts(
+        now: Instant,
+        session: Session<R, S>,
+        version: ProtocolVersion,
+        keep_alive_secs: u16,
+        config: Config,
+        state: State,
+    ) -> Self {
+        let inflight_cap = u16::try_from(session.outbound.capacity()).unwrap_or(u16::MAX);
+        let inbound_cap = u16::try_from(session.inbound.capacity()).unwrap_or(u16::MAX);
+        Self {
+            limits: Limits {
+                send_window: nz16(config.max_inflight.min(inflight_cap)),
+                peer_max_packet: PROTOCOL_MAX_PACKET,
+                peer_alias_max: 0,
+                // 3.1.1 cannot announce a limit: there the bound is what the storage holds.
+                receive_maximum: if version.is_v5() {
+                    nz16(config.receive_maximum.min(inbound_cap))
+                } else {
+                    nz16(inbound_cap)
+                },
+                alias_max: 0,
+                max_qos: QoS::ExactlyOnce,
+            },
+            session,
+            version,
+            state,
+            keep_alive: KeepAlive::new(R::IS_SERVER, now, keep_alive_secs, config.ping_timeout),
+            aliases_in: InboundAliases::default(),
+            aliases_out: OutboundAliases::default(),
+            control: Deque::new(),
+            events: Deque::new(),
+            reserved: heapless::Vec::new(),
+            config,
+            events_lost: 0,
+        }
+    }
+
+    // ---- getters ------------------------------------------------------------------------
+
+    /// The session (for inspection or persistence while connected).
+    pub fn session(&self) -> &Session<R, S> {
+        &self.session
+    }
+
+    /// The session, mutably: e.g. to record a granted subscription
+    /// ([`Session::subscribe`]) when handling SUBSCRIBE / SUBACK.
+    pub fn session_mut(&mut self) -> &mut Session<R, S> {
+        &mut self.session
+    }
+
+    /// The protocol version of this connection.
+    pub fn version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// `true` between CONNACK and the end of the connection.
+    pub fn is_connected(&self) -> bool {
+        self.state == State::Open
+    }
+
+    /// Why the connection ended, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        match self.state {
+            State::Closed(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The keep-alive interval in force (`None`: disabled).
+    pub fn keep_alive(&self) -> Option<super::Duration> {
+        self.keep_alive.interval()
+    }
+
+    /// Events dropped because the application did not poll them in time.
+    pub fn events_lost(&self) -> u32 {
+        self.events_lost
+    }
+
+    /// Ends the connection (if it has not ended, as a lost transport at `now`) and hands
+    /// the session back.
+    pub fn into_session(mut self, now: Instant) -> Session<R, S> {
+        self.close(now, CloseReason::TransportClosed);
+        self.session
+    }
+
+    // ---- application commands -----------------------------------------------------------
+
+    /// Queues a message for the peer (see [`Session::publish`]); it is sent by
+    /// [`poll_transmit`](Self::poll_transmit) once the send window allows.
+    pub fn publish(&mut self, message: Message<S::Bytes>) -> Result<(), PublishError<S::Bytes>> {
+        self.session.publish(message)
+    }
+
+    /// Accepts an incoming QoS 1/2 message with `reason` (5.0: e.g. 0x10 No matching
+    /// subscribers, 0x87 Not authorized; 3.1.1 acknowledgements carry no reason code). The
+    /// PUBACK / PUBREC goes out from [`poll_transmit`](Self::poll_transmit), in arrival
+    /// order. A token from a message the session has since forgotten is ignored.
+    pub fn accept(&mut self, token: AckToken, reason: ReasonCode) {
+        self.session.accept(token, reason);
+    }
+
+    /// Closes the connection: queues a DISCONNECT with `reason` (a client always; a server
+    /// only in 5.0, where e.g. 0x8E Session taken over or 0x8B Server shutting down apply).
+    /// A client closing with 0x00 asks the server to discard its Will; 0x04 to publish it.
+    pub fn disconnect(&mut self, now: Instant, reason: ReasonCode) {
+        if matches!(self.state, State::Closed(_)) {
+            return;
+        }
+        if !R::IS_SERVER || self.version.is_v5() {
+            self.push_control(Control::Disconnect { reason });
+        }
+        self.close(now, CloseReason::Local { reason });
+    }
+
+    /// The transport closed or failed without a DISCONNECT: an abnormal end (the server
+    /// publishes the Will).
+    pub fn handle_transport_closed(&mut self, now: Instant) {
+        self.close(now, CloseReason::TransportClosed);
+    }
+
+    /// Reserves a packet identifier for a SUBSCRIBE or UNSUBSCRIBE the application encodes
+    /// itself; it is released by the matching SUBACK / UNSUBACK. At most 4 at a time.
+    pub fn allocate_packet_id(&mut self) -> Option<PacketId> {
+        if self.reserved.is_full() {
+            return None;
+        }
+        let pid = self.allocate_pid()?;
+        self.reserved.push(pid).ok()?;
+        Some(pid)
+    }
+
+    fn allocate_pid(&mut self) -> Option<PacketId> {
+        let session = &self.session;
+        let reserved = &self.reserved;
+        let mut pids = session.pids;
+        let pid =
+            pids.allocate(|id| session.outbound_position(id).is_some() || reserved.contains(&id))?;
+        self.session.pids = pids;
+        Some(pid)
+    }
+
+    // ---- inputs -------------------------------------------------------------------------
+
+    /// Handles one decoded packet received at `now`.
+    ///
+    /// Returns an application message to deliver ([`Incoming::Publish`], with the topic
+    /// already resolved from a topic alias), a packet that is the application's business
+    /// ([`Incoming::Packet`]: SUBSCRIBE, UNSUBSCRIBE, SUBACK, UNSUBACK, AUTH), or `None`.
+    /// An illegal packet yields the [`ProtocolError`], after which the connection is closed
+    /// (5.0: a DISCONNECT with [`ProtocolError::reason_code`] is queued). Never panics.
+    pub fn handle_packet<'a>(
+        &'a mut self,
+        now: Instant,
+        packet: Packet<'a>,
+    ) -> Result<Option<Incoming<'a>>, ProtocolError> {
+        if matches!(self.state, State::Closed(_)) {
+            return Ok(None);
+        }
+        self.keep_alive.on_receive(now);
+        match self.dispatch(now, packet) {
+            Ok(Dispatched::None) => Ok(None),
+            Ok(Dispatched::Packet(p)) => Ok(Some(Incoming::Packet(p))),
+            Ok(Dispatched::Publish {
+                publish,
+                alias_index,
+                token,
+            }) => {
+                let mut publish = publish;
+                if let Some(i) = alias_index {
+                    publish.topic = self.aliases_in.topic(i).unwrap_or_default();
+                }
+                Ok(Some(Incoming::Publish { publish, token }))
+            }
+            Err(e) => {
+                self.fail(now, e);
+                Err(e)
+            }
+        }
+    }
+
+    fn fail(&mut self, now: Instant, e: ProtocolError) {
+        if self.version.is_v5() {
+            self.push_control(Control::Disconnect {
+                reason: e.reason_code(),
+            });
+        }
+        self.close(now, CloseReason::Protocol(e));
+    }
+
+    fn dispatch<'a>(
+        &mut self,
+        now: Instant,
+        packet: Packet<'a>,
+    ) -> Result<Dispatched<'a>, ProtocolError> {
+        let unexpected = Err(ProtocolError::UnexpectedPacket(packet.packet_type()));
+        if self.state == State::AwaitConnAck {
+            // Client: the first packet from the server must be CONNACK (3.1.1
+            // [MQTT-3.2.0-1], 5.0 [MQTT-3.2.0-1]).
+            return match packet {
+                Packet::ConnAck(ack) => {
+                    self.on_connack(now, &ack);
+                    Ok(Dispatched::None)
+                }
+                _ => unexpected,
+            };
+        }
+        match packet {
+            Packet::Publish(p) => self.on_publish(p),
+            Packet::PubAck(ack) => self.on_puback(&ack).map(|()| Dispatched::None),
+            Packet::PubRec(ack) => self.on_pubrec(&ack).map(|()| Dispatched::None),
+            Packet::PubRel(ack) => self.on_pubrel(&ack).map(|()| Dispatched::None),
+            Packet::PubComp(ack) => self.on_pubcomp(&ack).map(|()| Dispatched::None),
+            Packet::PingReq if R::IS_SERVER => {
+                self.push_control(Control::PingResp);
+                Ok(Dispatched::None)
+            }
+            Packet::PingResp if !R::IS_SERVER => {
+                self.keep_alive.on_pingresp();
+                Ok(Dispatched::None)
+            }
+            Packet::Disconnect(d) => {
+                self.on_disconnect(now, &d)?;
+                Ok(Dispatched::None)
+            }
+            Packet::Subscribe(_) | Packet::Unsubscribe(_) if R::IS_SERVER => {
+                Ok(Dispatched::Packet(packet))
+            }
+            Packet::SubAck(ref a) if !R::IS_SERVER => {
+                self.release_reserved(a.packet_id);
+                Ok(Dispatched::Packet(packet))
+            }
+            Packet::UnsubAck(ref a) if !R::IS_SERVER => {
+                self.release_reserved(a.packet_id);
+                Ok(Dispatched::Packet(packet))
+            }
+            #[cfg(feature = "v5")]
+            Packet::Auth(_) => Ok(Dispatched::Packet(packet)),
+            // A second CONNECT (3.1.1 [MQTT-3.1.0-2], 5.0 [MQTT-3.1.0-2]), a CONNACK after
+            // the first, or a packet of the wrong direction.
+            _ => unexpected,
+        }
+    }
+
+    fn release_reserved(&mut self, pid: PacketId) {
+        if let Some(i) = self.reserved.iter().position(|&p| p == pid) {
+            self.reserved.swap_remove(i);
+        }
+    }
+
+    fn on_publish<'a>(&mut self, p: Publish<'a>) -> Result<Dispatched<'a>, ProtocolError> {
+        #[cfg_attr(not(feature = "v5"), allow(unused_mut))]
+        let mut alias_index = None;
+        #[cfg(feature = "v5")]
+        if let Some(alias) = p.properties.topic_alias {
+            alias_index = self
+                .aliases_in
+                .resolve(self.limits.alias_max, alias, p.topic)
+                .map_err(|e| match e {
+                    AliasError::OutOfRange => ProtocolError::TopicAliasInvalid,
+                    AliasError::Unknown => ProtocolError::UnknownTopicAlias,
+                    AliasError::TooLong => ProtocolError::ResourceExhausted,
+                })?;
+        }
+        let (pid, qos) = match p.qos_pid {
+            QosPid::AtMostOnce => {
+                return Ok(Dispatched::Publish {
+                    publish: p,
+                    alias_index,
+                    token: None,
+                });
+            }
+            QosPid::AtLeastOnce(pid) => (pid, QoS::AtLeastOnce),
+            QosPid::ExactlyOnce(pid) => (pid, QoS::ExactlyOnce),
+        };
+        #[cfg(not(feature = "qos2"))]
+        if qos == QoS::ExactlyOnce {
+            return Err(ProtocolError::QosNotSupported);
+        }
+        if let Some(i) = self.session.inbound_position(pid) {
+            let Some(e) = self.session.inbound.get_mut(i) else {
+                return Ok(Dispatched::None);
+            };
+            return match (qos, e.state) {
+                // A duplicate of a QoS 1 message not yet acknowledged: the pending PUBACK
+                // covers it.
+                (QoS::AtLeastOnce, InState::Qos1Undecided | InState::Qos1Ack(_)) => {
+                    Ok(Dispatched::None)
+                }
+                // QoS 2 method B: acknowledge again, do not deliver again (3.1.1
+                // [MQTT-4.3.3-2]).
+                #[cfg(feature = "qos2")]
+                (QoS::ExactlyOnce, InState::Qos2Rec { reason, .. }) => {
+                    e.state = InState::Qos2Rec {
+                        reason,
+                        sent: false,
+                    };
+                    Ok(Dispatched::None)
+                }
+                #[cfg(feature = "qos2")]
+                (QoS::ExactlyOnce, InState::Qos2Undecided | InState::Qos2Comp) => {
+                    Ok(Dispatched::None)
+                }
+                _ => Err(ProtocolError::PacketIdInUse),
+            };
+        }
+        // 5.0 [MQTT-3.3.4-9] / [MQTT-3.3.4-7]: the peer may not exceed our Receive Maximum.
+        if self.session.inbound.len() >= usize::from(self.limits.receive_maximum) {
+            return Err(ProtocolError::ReceiveMaximumExceeded);
+        }
+        let auto = self.config.auto_ack;
+        let state = match qos {
+            QoS::AtLeastOnce if auto => InState::Qos1Ack(0),
+            #[cfg(feature = "qos2")]
+            QoS::ExactlyOnce if auto => InState::Qos2Rec {
+                reason: 0,
+                sent: false,
+            },
+            #[cfg(feature = "qos2")]
+            QoS::ExactlyOnce => InState::Qos2Undecided,
+            _ => InState::Qos1Undecided,
+        };
+        self.session
+            .inbound
+            .push_back(InFlight { pid, state })
+            .map_err(|_| ProtocolError::ReceiveMaximumExceeded)?;
+        Ok(Dispatched::Publish {
+            publish: p,
+            alias_index,
+            token: (!auto).then_some(AckToken { pid, qos }),
+        })
+    }
+
+    fn complete(&mut self, i: usize, pid: PacketId, reason: ReasonCode) {
+        self.session.outbound.remove(i);
+        self.push_event(Lite::Published {
+            packet_id: pid,
+            reason,
+        });
+    }
+
+    fn on_puback(&mut self, ack: &PubResponse<'_>) -> Result<(), ProtocolError> {
+        let Some(i) = self.session.outbound_position(ack.packet_id) else {
+            // Unknown identifier: a stale duplicate; ignored.
+            return Ok(());
+        };
+        match self.session.entry(i).map(|e| &e.state) {
+            Some(OutState::AwaitPubAck(_)) => {
+                self.complete(i, ack.packet_id, ack_reason(ack));
+                Ok(())
+            }
+            _ => Err(ProtocolError::AckMismatch(PacketType::PubAck)),
+        }
+    }
+
+    fn on_pubrec(&mut self, ack: &PubResponse<'_>) -> Result<(), ProtocolError> {
+        let Some(i) = self.session.outbound_position(ack.packet_id) else {
+            return Ok(());
+        };
+        match self.session.outbound.get_mut(i) {
+            #[cfg(feature = "qos2")]
+            Some(e) if matches!(e.state, OutState::AwaitPubRec(_)) => {
+                let r = ack_reason(ack);
+                if r.is_error() {
+                    // 5.0 4.3.3: a PUBREC of 0x80 or above ends the flow; no PUBREL.
+                    self.complete(i, ack.packet_id, r);
+                } else {
+                    e.state = OutState::AwaitPubComp;
+                    e.resend = true;
+                }
+                Ok(())
+            }
+            // A duplicate PUBREC after PUBREL was sent: ignored (the PUBREL is on its way).
+            #[cfg(feature = "qos2")]
+            Some(e) if matches!(e.state, OutState::AwaitPubComp) => Ok(()),
+            _ => Err(ProtocolError::AckMismatch(PacketType::PubRec)),
+        }
+    }
+
+    fn on_pubcomp(&mut self, ack: &PubResponse<'_>) -> Result<(), ProtocolError> {
+        let Some(i) = self.session.outbound_position(ack.packet_id) else {
+            return Ok(());
+        };
+        match self.session.entry(i) {
+            #[cfg(feature = "qos2")]
+            Some(e) if matches!(e.state, OutState::AwaitPubComp) => {
+                // PUBCOMP before our PUBREL went out (e.resend) would be a peer error, but
+                // completing is the only sensible reaction.
+                self.complete(i, ack.packet_id, ack_reason(ack));
+                Ok(())
+            }
+            _ => Err(ProtocolError::AckMismatch(PacketType::PubComp)),
+        }
+    }
+
+    fn on_pubrel(&mut self, ack: &PubResponse<'_>) -> Result<(), ProtocolError> {
+        let pid = ack.packet_id;
+        let Some(i) = self.session.inbound_position(pid) else {
+            // Unknown identifier: answer PUBCOMP anyway (the message was completed before);
+            // 5.0 says so with 0x92 Packet Identifier not found.
+            let reason = if self.version.is_v5() {
+                ReasonCode::PacketIdentifierNotFound
+            } else {
+                ReasonCode::Success
+            };
+            self.push_control(Control::PubComp { pid, reason });
+            return Ok(());
+        };
+        match self.session.inbound.get_mut(i) {
+            #[cfg(feature = "qos2")]
+            Some(e)
+                if matches!(
+                    e.state,
+                    InState::Qos2Rec { sent: true, .. } | InState::Qos2Comp
+                ) =>
+            {
+                e.state = InState::Qos2Comp;
+                Ok(())
+            }
+            _ => Err(ProtocolError::AckMismatch(PacketType::PubRel)),
+        }
+    }
+
+    fn on_disconnect(&mut self, now: Instant, d: &Disconnect<'_>) -> Result<(), ProtocolError> {
+        let _ = d;
+        #[allow(unused_mut)]
+        let reason;
+        #[cfg(not(feature = "v5"))]
+        {
+            reason = ReasonCode::NORMAL_DISCONNECTION;
+        }
+        #[cfg(feature = "v5")]
+        {
+            reason = d.reason;
+            if let (Some(new), Some(s)) = (
+                d.properties.session_expiry_interval,
+                self.session.role.server_mut(),
+            ) {
+                if s.expiry_interval == 0 && new != 0 {
+                    // 5.0 3.14.2.2.2: may not be raised from 0 (Protocol Error).
+                    return Err(ProtocolError::SessionExpiryFromZero);
+                }
+                s.expiry_interval = new;
+            }
+        }
+        self.close(now, CloseReason::Disconnected { reason });
+        Ok(())
+    }
+
+    fn on_connack(&mut self, now: Instant, ack: &ConnAck<'_>) {
+        if ack.reason.is_error() {
+            self.close(now, CloseReason::Rejected { reason: ack.reason });
+            return;
+        }
+        #[cfg(feature = "v5")]
+        if self.version.is_v5() {
+            let p = &ack.properties;
+            if let Some(rm) = p.receive_maximum {
+                self.limits.send_window = self.limits.send_window.min(rm.get());
+            }
+            if let Some(m) = p.maximum_packet_size {
+                self.limits.peer_max_packet = m.get();
+            }
+            self.limits.peer_alias_max = p.topic_alias_maximum.unwrap_or(0);
+            if let Some(ka) = p.server_keep_alive {
+                self.keep_alive.set_interval(ka);
+            }
+            if let Some(q) = p.maximum_qos {
+                self.limits.max_qos = q;
+            }
+        }
+        if ack.session_present {
+            self.session.resume();
+        } else {
+            let mut completed: heapless::Vec<PacketId, EVENT_CAP> = heapless::Vec::new();
+            let lost = self.session.restart(|pid| {
+                let _ = completed.push(pid);
+            });
+            for pid in completed {
+                self.push_event(Lite::Published {
+                    packet_id: pid,
+                    reason: ReasonCode::Success,
+                });
+            }
+            self.events_lost = self
+                .events_lost
+                .saturating_add(u32::try_from(lost).unwrap_or(u32::MAX));
+        }
+        self.state = State::Open;
+        self.push_event(Lite::Connected {
+            session_present: ack.session_present,
+        });
+    }
+
+    /// Handles the deadline from [`poll_timeout`](Self::poll_timeout): keep-alive (server:
+    /// close after 1.5 x Keep Alive of silence; client: PINGREQ, or close when the PINGRESP
+    /// is late) and the expiry of queued messages.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if matches!(self.state, State::Closed(_)) {
+            return;
+        }
+        self.session.queue.expire(now);
+        match self.keep_alive.on_timeout(now) {
+            KeepAliveAction::None => {}
+            KeepAliveAction::SendPing => {
+                if self.state == State::Open {
+                    self.push_control(Control::PingReq);
+                    self.keep_alive.on_ping_sent(now);
+                }
+            }
+            KeepAliveAction::Expired => {
+                if R::IS_SERVER && self.version.is_v5() {
+                    self.push_control(Control::Disconnect {
+                        reason: ReasonCode::KeepAliveTimeout,
+                    });
+                }
+                self.close(now, CloseReason::KeepAliveTimeout);
+            }
+        }
+    }
+
+    fn close(&mut self, now: Instant, reason: CloseReason) {
+        if matches!(self.state, State::Closed(_)) {
+            return;
+        }
+        self.state = State::Closed(reason);
+        self.push_event(Lite::Closed(reason));
+        if let Some(s) = self.session.role.server_mut() {
+            s.on_connection_end(now, reason.publishes_will());
+        }
+    }
+
+    fn push_control(&mut self, c: Control) {
+        if self.control.push_back(c).is_err() {
+            // Only reachable if the caller does not drain poll_transmit after each input:
+            // PINGRESP / PUBCOMP for an unknown identifier are then dropped.
+            debug!("control queue full");
+        }
+    }
+
+    fn push_event(&mut self, e: Lite) {
+        if self.events.push_back(e).is_err() {
+            self.events_lost = self.events_lost.saturating_add(1);
+        }
+    }
+
+    // ---- outputs ------------------------------------------------------------------------
+
+    /// The next instant [`handle_timeout`](Self::handle_timeout) must be called, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if matches!(self.state, State::Closed(_)) {
+            return None;
+        }
+        earliest(self.keep_alive.deadline(), self.session.queue.next_expiry())
+    }
+
+    /// The next event: CONNACK received, an outgoing flow completed, a message dropped
+    /// after it was queued, the connection closed.
+    pub fn poll_event(&mut self) -> Option<Event<S::Bytes>> {
+        if let Some(e) = self.events.pop_front() {
+            return Some(match e {
+                Lite::Connected { session_present } => Event::Connected { session_present },
+                Lite::Published { packet_id, reason } => Event::Published { packet_id, reason },
+                Lite::Closed(r) => Event::Closed(r),
+            });
+        }
+        self.session
+            .queue
+            .pop_dropped()
+            .map(|(message, reason)| Event::Dropped { message, reason })
+    }
+
+    /// Encodes the next packet to send into `out` and returns its length; `Ok(None)` when
+    /// there is nothing to send. On [`EncodeError::InsufficientSize`] nothing changed: grow
+    /// `out` and call again.
+    ///
+    /// Order: control packets (CONNACK first, PINGREQ/PINGRESP, DISCONNECT), then
+    /// acknowledgements of incoming messages (in arrival order), then re-sent PUBLISH
+    /// (DUP) and PUBREL packets in their original order, then new messages from the queue
+    /// while the send window allows.
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        out: &mut [u8],
+    ) -> Result<Option<usize>, EncodeError> {
+        if let Some(&c) = self.control.front() {
+            let n = self.encode_control(c, out)?;
+            self.control.pop_front();
+            if c == Control::PingReq {
+                self.keep_alive.on_ping_sent(now);
+            } else {
+                self.keep_alive.on_transmit(now);
+            }
+            return Ok(Some(n));
+        }
+        if self.state != State::Open {
+            return Ok(None);
+        }
+        if let Some(n) = self.transmit_ack(out)? {
+            self.keep_alive.on_transmit(now);
+            return Ok(Some(n));
+        }
+        if let Some(n) = self.transmit_resend(now, out)? {
+            self.keep_alive.on_transmit(now);
+            return Ok(Some(n));
+        }
+        if let Some(n) = self.transmit_queued(now, out)? {
+            self.keep_alive.on_transmit(now);
+            return Ok(Some(n));
+        }
+        Ok(None)
+    }
+
+    fn encode(&self, packet: &Packet<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
+        packet.encode(self.version, out)
+    }
+
+    fn encode_control(&self, c: Control, out: &mut [u8]) -> Result<usize, EncodeError> {
+        match c {
+            Control::ConnAck { session_present } => {
+                #[allow(unused_mut)]
+                let mut ack = ConnAck::new(session_present, ReasonCode::Success);
+                #[cfg(feature = "v5")]
+                if self.version.is_v5() {
+                    let p = &mut ack.properties;
+                    p.receive_maximum = core::num::NonZeroU16::new(self.limits.receive_maximum);
+                    p.topic_alias_maximum =
+                        (self.limits.alias_max != 0).then_some(self.limits.alias_max);
+                    p.maximum_packet_size = (self.config.maximum_packet_size < PROTOCOL_MAX_PACKET)
+                        .then(|| core::num::NonZeroU32::new(self.config.maximum_packet_size))
+                        .flatten();
+                    p.server_keep_alive = self.config.server_keep_alive;
+                    #[cfg(not(feature = "qos2"))]
+                    {
+                        p.maximum_qos = Some(QoS::AtLeastOnce);
+                    }
+                }
+                self.encode(&Packet::ConnAck(ack), out)
+            }
+            Control::PingReq => self.encode(&Packet::PingReq, out),
+            Control::PingResp => self.encode(&Packet::PingResp, out),
+            Control::PubComp { pid, reason } => {
+                self.encode(&Packet::PubComp(response(pid, reason)), out)
+            }
+            Control::Disconnect { reason } => {
+                #[allow(unused_mut)]
+                let mut d = Disconnect::new();
+                #[cfg(feature = "v5")]
+                {
+                    d.reason = reason;
+                }
+                let _ = reason;
+                self.encode(&Packet::Disconnect(d), out)
+            }
+        }
+    }
+
+    /// PUBACK / PUBREC (in arrival order, held behind undecided messages) and PUBCOMP.
+    fn transmit_ack(&mut self, out: &mut [u8]) -> Result<Option<usize>, EncodeError> {
+        let mut blocked = false;
+        let mut i = 0;
+        while let Some(&e) = self.session.inbound_entry(i) {
+            if e.is_undecided() {
+                blocked = true;
+            }
+            match e.state {
+                InState::Qos1Ack(r) if !blocked => {
+                    let n = self.encode(&Packet::PubAck(response(e.pid, reason(r))), out)?;
+                    self.session.inbound.remove(i);
+                    return Ok(Some(n));
+                }
+                #[cfg(feature = "qos2")]
+                InState::Qos2Rec {
+                    reason: r,
+                    sent: false,
+                } if !blocked => {
+                    let n = self.encode(&Packet::PubRec(response(e.pid, reason(r))), out)?;
+                    if r >= 0x80 && self.version.is_v5() {
+                        // The flow ends here; the identifier is free (5.0 4.3.3). (3.1.1 has
+                        // no way to refuse: the PUBREC went out without a reason code.)
+                        self.session.inbound.remove(i);
+                    } else if let Some(e) = self.session.inbound.get_mut(i) {
+                        e.state = InState::Qos2Rec {
+                            reason: r,
+                            sent: true,
+                        };
+                    }
+                    return Ok(Some(n));
+                }
+                #[cfg(feature = "qos2")]
+                InState::Qos2Comp => {
+                    let n =
+                        self.encode(&Packet::PubComp(response(e.pid, ReasonCode::Success)), out)?;
+                    self.session.inbound.remove(i);
+                    return Ok(Some(n));
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        Ok(None)
+    }
+
+    /// Re-sent PUBLISH (DUP) and PUBREL, in their original order.
+    fn transmit_resend(
+        &mut self,
+        now: Instant,
+        out: &mut [u8],
+    ) -> Result<Option<usize>, EncodeError> {
+        while let Some(i) = self.session.outbound.position(|e| e.resend) {
+            let Some(e) = self.session.entry(i) else {
+                return Ok(None);
+            };
+            let pid = e.pid;
+            let result = match &e.state {
+                OutState::AwaitPubAck(m) => {
+                    self.encode_publish(now, m, QosPid::AtLeastOnce(pid), true, out)
+                }
+                #[cfg(feature = "qos2")]
+                OutState::AwaitPubRec(m) => {
+                    self.encode_publish(now, m, QosPid::ExactlyOnce(pid), true, out)
+                }
+                #[cfg(feature = "qos2")]
+                OutState::AwaitPubComp => self
+                    .encode(&Packet::PubRel(PubResponse::new(pid)), out)
+                    .map(|n| (n, AliasUse::None))
+                    .map_err(Send::Encode),
+            };
+            match result {
+                Ok((n, alias)) => {
+                    self.commit_alias(alias, i);
+                    if let Some(e) = self.session.outbound.get_mut(i) {
+                        e.resend = false;
+                    }
+                    return Ok(Some(n));
+                }
+                Err(Send::Encode(err)) => return Err(err),
+                Err(Send::TooLarge) => {
+                    // The peer's limit shrank since the first attempt: the message is
+                    // treated as delivered and reported dropped (5.0 [MQTT-3.1.2-25]).
+                    match self.session.outbound.remove(i).map(|e| e.state) {
+                        Some(OutState::AwaitPubAck(m)) => {
+                            self.session.report_drop(m, DropReason::TooLarge)
+                        }
+                        #[cfg(feature = "qos2")]
+                        Some(OutState::AwaitPubRec(m)) => {
+                            self.session.report_drop(m, DropReason::TooLarge)
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn commit_alias(&mut self, alias: AliasUse, i: usize) {
+        if let AliasUse::Assign(a) = alias
+            && let Some(m) = self.session.outbound.get(i).and_then(|e| e.message())
+        {
+            self.aliases_out.commit(a, m.topic());
+        }
+    }
+
+    /// New messages from the queue, while the window allows.
+    fn transmit_queued(
+        &mut self,
+        now: Instant,
+        out: &mut [u8],
+    ) -> Result<Option<usize>, EncodeError> {
+        self.session.queue.expire(now);
+        loop {
+            let Some(front) = self.session.queue.front() else {
+                return Ok(None);
+            };
+            #[allow(unused_mut)]
+            let mut qos = front.qos().min(self.limits.max_qos);
+            #[cfg(not(feature = "qos2"))]
+            {
+                qos = qos.min(QoS::AtLeastOnce);
+            }
+            // The allocator advances only once the PUBLISH is encoded.
+            let mut pids = self.session.pids;
+            let qos_pid = if qos == QoS::AtMostOnce {
+                QosPid::AtMostOnce
+            } else {
+                // 5.0 [MQTT-3.3.4-7] (client) / [MQTT-3.3.4-9] (server): no more than the
+                // peer's Receive Maximum unacknowledged.
+                if self.session.outbound.len() >= usize::from(self.limits.send_window)
+                    || self.session.outbound.len() >= self.session.outbound.capacity()
+                {
+                    return Ok(None);
+                }
+                let session = &self.session;
+                let reserved = &self.reserved;
+                let Some(pid) = pids.allocate(|id| {
+                    session.outbound_position(id).is_some() || reserved.contains(&id)
+                }) else {
+                    return Ok(None);
+                };
+                if qos == QoS::AtLeastOnce {
+                    QosPid::AtLeastOnce(pid)
+                } else {
+                    QosPid::ExactlyOnce(pid)
+                }
+            };
+            match self.encode_publish(now, front, qos_pid, false, out) {
+                Err(Send::Encode(e)) => return Err(e),
+                Err(Send::TooLarge) => {
+                    // 5.0 [MQTT-3.1.2-25]: not sent, treated as delivered, reported.
+                    self.session.queue.drop_front(DropReason::TooLarge);
+                }
+                Ok((n, alias)) => {
+                    let Some(mut msg) = self.session.queue.pop_front() else {
+                        return Ok(None);
+                    };
+                    if let AliasUse::Assign(a) = alias {
+                        self.aliases_out.commit(a, msg.topic());
+                    }
+                    if let Some(pid) = qos_pid.packet_id() {
+                        self.session.pids = pids;
+                        msg.set_qos(qos);
+                        let state = match qos_pid {
+                            #[cfg(feature = "qos2")]
+                            QosPid::ExactlyOnce(_) => OutState::AwaitPubRec(msg),
+                            _ => OutState::AwaitPubAck(msg),
+                        };
+                        // Capacity checked above.
+                        let _ = self.session.outbound.push_back(OutFlight {
+                            pid,
+                            state,
+                            resend: false,
+                        });
+                    }
+                    return Ok(Some(n));
+                }
+            }
+        }
+    }
+
+    fn encode_publish(
+        &self,
+        now: Instant,
+        msg: &Message<S::Bytes>,
+        qos_pid: QosPid,
+        dup: bool,
+        out: &mut [u8],
+    ) -> Result<(usize, AliasUse), Send> {
+        #[allow(unused_mut)]
+        let mut p = msg.to_publish(now, qos_pid, dup);
+        #[allow(unused_mut)]
+        let mut alias = AliasUse::None;
+        #[cfg(feature = "v5")]
+        if self.version.is_v5() {
+            alias = self
+                .aliases_out
+                .plan(self.limits.peer_alias_max, msg.topic());
+            match alias {
+                AliasUse::None => {}
+                AliasUse::Assign(a) => p.properties.topic_alias = Some(a),
+                AliasUse::Reuse(a) => {
+                    p.properties.topic_alias = Some(a);
+                    p.topic = "";
+                }
+            }
+        }
+        let fits = |p: &Publish<'_>| {
+            Packet::Publish(*p)
+                .encoded_len(self.version)
+                .ok()
+                .and_then(|l| u32::try_from(l).ok())
+                // 5.0 [MQTT-3.1.2-24]: never send a packet larger than the peer's maximum.
+                .is_some_and(|l| l <= self.limits.peer_max_packet)
+        };
+        #[cfg(feature = "v5")]
+        if matches!(alias, AliasUse::Assign(_)) && !fits(&p) {
+            // Assigning an alias costs 3 bytes: send without one rather than not at all.
+            p.properties.topic_alias = None;
+            alias = AliasUse::None;
+        }
+        if !fits(&p) {
+            return Err(Send::TooLarge);
+        }
+        let packet = Packet::Publish(p);
+        let n = self.encode(&packet, out).map_err(Send::Encode)?;
+        Ok((n, alias))
+    }
+}
+
+/// Why a PUBLISH could not be encoded.
+enum Send {
+    /// Larger than the peer accepts (or not encodable at all): drop it.
+    TooLarge,
+    /// The caller's buffer: grow and retry.
+    Encode(EncodeError),
+}
+
+enum Dispatched<'a> {
+    None,
+    Packet(Packet<'a>),
+    Publish {
+        publish: Publish<'a>,
+        alias_index: Option<usize>,
+        token: Option<AckToken>,
+    },
+}
+
+fn response(pid: PacketId, reason: ReasonCode) -> PubResponse<'static> {
+    #[allow(unused_mut)]
+    let mut r = PubResponse::new(pid);
+    #[cfg(feature = "v5")]
+    {
+        // Acknowledgements never carry a reason string or user properties, so they can
+        // never exceed the peer's Maximum Packet Size (5.0 [MQTT-3.1.2-25] ff.).
+        r.reason = reason;
+    }
+    let _ = reason;
+    r
+}
+
+fn ack_reason(ack: &PubResponse<'_>) -> ReasonCode {
+    #[cfg(feature = "v5")]
+    return ack.reason;
+    #[cfg(not(feature = "v5"))]
+    {
+        let _ = ack;
+        ReasonCode::Success
+    }
+}
+
+// ---- role-specific constructors -----------------------------------------------------------
+
+impl<S: Storage> Connection<Server, S> {
+    /// Accepts a decoded CONNECT received at `now` (authentication and authorisation are
+    /// the broker's, before this call) and queues the successful CONNACK.
+    ///
+    /// `session` is the stored session for this client identifier, if any. It is resumed
+    /// when Clean Start is 0 and it has not expired (Session Present = 1): unacknowledged
+    /// PUBLISH and PUBREL packets are then re-sent first. Otherwise it is discarded. The
+    /// Will is stored; a pending delayed Will of the session is cancelled ([MQTT-3.1.3-9]).
+    pub fn from_connect(
+        now: Instant,
+        connect: &Connect<'_>,
+        session: Option<Session<Server, S>>,
+        config: Config,
+    ) -> Result<Self, AcceptError> {
+        let present = !connect.clean_start && session.as_ref().is_some_and(|s| !s.is_expired(now));
+        let mut session = match session {
+            Some(s) if present => s,
+            _ => Session::new(config.queue),
+        };
+        let v5 = connect.protocol.is_v5();
+        #[allow(unused_mut)]
+        let mut keep_alive = connect.keep_alive;
+        #[allow(unused_mut)]
+        let mut expiry = if connect.clean_start {
+            0
+        } else {
+            NEVER_EXPIRES
+        };
+        #[cfg(feature = "v5")]
+        if v5 {
+            // 5.0 3.1.2.11.2: absent means 0, whatever Clean Start says.
+            expiry = connect.properties.session_expiry_interval.unwrap_or(0);
+            if let Some(ka) = config.server_keep_alive {
+                keep_alive = ka;
+            }
+        }
+        let will = match &connect.will {
+            Some(w) => Some(stored_will::<S>(w).ok_or(AcceptError::WillTooLarge)?),
+            None => None,
+        };
+        session.role.on_connect(expiry, will);
+        if present {
+            session.resume();
+        } else {
+            session.clear();
+        }
+        let mut conn = Self::with_parts(
+            now,
+            session,
+            connect.protocol,
+            keep_alive,
+            config,
+            State::Open,
+        );
+        // Never advertise more aliases than the storage can remember.
+        let alias_cap = u16::try_from(conn.aliases_in.capacity()).unwrap_or(u16::MAX);
+        conn.limits.alias_max = if v5 {
+            config.topic_alias_maximum.min(alias_cap)
+        } else {
+            0
+        };
+        #[cfg(feature = "v5")]
+        if v5 {
+            let p = &connect.properties;
+            if let Some(rm) = p.receive_maximum {
+                conn.limits.send_window = conn.limits.send_window.min(rm.get());
+            }
+            if let Some(m) = p.maximum_packet_size {
+                conn.limits.peer_max_packet = m.get();
+            }
+            conn.limits.peer_alias_max = p.topic_alias_maximum.unwrap_or(0);
+        }
+        #[cfg(not(feature = "qos2"))]
+        {
+            conn.limits.max_qos = QoS::AtLeastOnce;
+        }
+        conn.push_control(Control::ConnAck {
+            session_present: present,
+        });
+        conn.push_event(Lite::Connected {
+            session_present: present,
+        });
+        Ok(conn)
+    }
+}
+
+fn stored_will<S: Storage>(w: &crate::codec::Will<'_>) -> Option<StoredWill<S::Bytes>> {
+    #[cfg_attr(not(feature = "v5"), allow(unused_mut))]
+    let mut message = Message::new(w.topic.as_str(), w.payload, w.qos, w.retain).ok()?;
+    #[cfg(feature = "v5")]
+    {
+        let p = &w.properties;
+        let props = crate::codec::PublishProperties {
+            payload_format_indicator: p.payload_format_indicator,
+            content_type: p.content_type,
+            response_topic: p.response_topic,
+            correlation_data: p.correlation_data,
+            user_properties: p.user_properties,
+            ..Default::default()
+        };
+        message.set_properties_from(&props).ok()?;
+        Some(StoredWill {
+            message,
+            delay: p.will_delay_interval.unwrap_or(0),
+            expiry: p.message_expiry_interval,
+        })
+    }
+    #[cfg(not(feature = "v5"))]
+    Some(StoredWill {
+        message,
+        delay: 0,
+        expiry: None,
+    })
+}
+
+impl<S: Storage> Connection<Client, S> {
+    /// Starts a client connection: the application has encoded and sent `connect` (the
+    /// engine reads its Clean Start, Keep Alive and, in 5.0, the limits it announces: keep
+    /// its Receive Maximum and Topic Alias Maximum within the storage's capacities, which
+    /// the engine enforces). The
+    /// connection waits for CONNACK; on it, the session is resumed (Session Present 1:
+    /// unacknowledged PUBLISH / PUBREL re-sent) or restarted (outgoing messages go back to
+    /// the queue as new messages, incoming state is discarded).
+    pub fn new_client(
+        now: Instant,
+        connect: &Connect<'_>,
+        session: Session<Client, S>,
+        config: Config,
+    ) -> Self {
+        #[allow(unused_mut)]
+        let mut conn = Self::with_parts(
+            now,
+            session,
+            connect.protocol,
+            connect.keep_alive,
+            config,
+            State::AwaitConnAck,
+        );
+        #[cfg(feature = "v5")]
+        if connect.protocol.is_v5() {
+            let p = &connect.properties;
+            let cap = u16::try_from(conn.session.inbound.capacity()).unwrap_or(u16::MAX);
+            conn.limits.receive_maximum = p.receive_maximum.map_or(u16::MAX, |r| r.get()).min(cap);
+            let alias_cap = u16::try_from(conn.aliases_in.capacity()).unwrap_or(u16::MAX);
+            conn.limits.alias_max = p.topic_alias_maximum.unwrap_or(0).min(alias_cap);
+        }
+        conn
+    }
+}

@@ -1,0 +1,428 @@
+//! Application messages as a session stores them: full topic name (never an alias), owned
+//! payload, and the absolute expiry instant derived from the 5.0 Message Expiry Interval.
+//!
+//! The other 5.0 PUBLISH properties that are forwarded unchanged (Content Type, Response
+//! Topic, Correlation Data, User Properties, Subscription Identifiers) are kept together in
+//! one optional byte buffer, so a message costs three buffers (topic, payload, properties)
+//! whatever properties it has: with fixed storage, memory is `3 x BYTES` per slot.
+
+use super::storage::OwnedBytes;
+use super::time::{Duration, Instant};
+#[cfg(feature = "v5")]
+use crate::codec::{PayloadFormat, PublishProperties, SubscriptionIds, UserProperties};
+use crate::codec::{Publish, QoS};
+use crate::topic::TopicName;
+
+/// An application message owned by the session.
+///
+/// The topic is always the full topic name: topic aliases are applied only when a PUBLISH
+/// is encoded, so a message re-sent on a new connection never carries a stale alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Message<B> {
+    topic: B,
+    payload: B,
+    #[cfg_attr(feature = "serde", serde(with = "qos_serde"))]
+    qos: QoS,
+    retain: bool,
+    expires_at: Option<Instant>,
+    /// 5.0 Payload Format Indicator 1.
+    #[cfg(feature = "v5")]
+    utf8_payload: bool,
+    /// 5.0 forwarded properties, see [`props`].
+    #[cfg(feature = "v5")]
+    properties: Option<B>,
+}
+
+/// `QoS` (a codec type without serde derives) as its number.
+#[cfg(feature = "serde")]
+mod qos_serde {
+    use crate::codec::QoS;
+
+    pub(super) fn serialize<S: serde::Serializer>(q: &QoS, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(*q as u8)
+    }
+
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<QoS, D::Error> {
+        let v = <u8 as serde::Deserialize>::deserialize(d)?;
+        QoS::try_from(v).map_err(|_| serde::de::Error::custom("invalid QoS"))
+    }
+}
+
+/// The stored form of the forwarded 5.0 properties: a sequence of fields
+/// `[tag: u8][length: u32 BE][value]`. User Properties and Subscription Identifiers are
+/// kept in their wire form (a property block of identifiers 0x26 / 0x0B), which the codec
+/// reads back as [`UserProperties::Encoded`] / [`SubscriptionIds::Encoded`]. Reading never
+/// panics: a malformed buffer just yields fewer fields.
+#[cfg(feature = "v5")]
+mod props {
+    pub(super) const CONTENT_TYPE: u8 = 1;
+    pub(super) const RESPONSE_TOPIC: u8 = 2;
+    pub(super) const CORRELATION_DATA: u8 = 3;
+    pub(super) const USER_PROPERTIES: u8 = 4;
+    pub(super) const SUBSCRIPTION_IDS: u8 = 5;
+
+    pub(super) fn field(blob: &[u8], tag: u8) -> Option<&[u8]> {
+        let mut rest = blob;
+        while let [t, a, b, c, d, tail @ ..] = rest {
+            let len = usize::try_from(u32::from_be_bytes([*a, *b, *c, *d])).ok()?;
+            let (value, next) = tail.split_at_checked(len)?;
+            if *t == tag {
+                return Some(value);
+            }
+            rest = next;
+        }
+        None
+    }
+
+    /// Appends one field to `out` at `*pos`; with `out` empty only counts.
+    pub(super) fn put(out: &mut [u8], pos: &mut usize, tag: u8, value: impl Fn(&mut Emit<'_>)) {
+        let start = *pos;
+        let mut len = Emit {
+            out: &mut [],
+            pos: 0,
+        };
+        value(&mut len);
+        let n = len.pos;
+        let mut e = Emit { out, pos: start };
+        e.bytes(&[tag]);
+        e.bytes(&u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes());
+        value(&mut e);
+        *pos = e.pos;
+    }
+
+    /// A writer that counts when its buffer is too short (first pass) and writes otherwise.
+    pub(super) struct Emit<'o> {
+        pub(super) out: &'o mut [u8],
+        pub(super) pos: usize,
+    }
+
+    impl Emit<'_> {
+        pub(super) fn bytes(&mut self, b: &[u8]) {
+            let end = self.pos.saturating_add(b.len());
+            if let Some(dst) = self.out.get_mut(self.pos..end) {
+                dst.copy_from_slice(b);
+            }
+            self.pos = end;
+        }
+
+        pub(super) fn str16(&mut self, s: &str) {
+            let len = u16::try_from(s.len()).unwrap_or(u16::MAX);
+            self.bytes(&len.to_be_bytes());
+            self.bytes(s.as_bytes().get(..usize::from(len)).unwrap_or_default());
+        }
+
+        pub(super) fn vbi(&mut self, mut v: u32) {
+            loop {
+                let mut b = (v % 128) as u8;
+                v /= 128;
+                if v > 0 {
+                    b |= 0x80;
+                }
+                self.bytes(&[b]);
+                if v == 0 {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Why a [`Message`] could not be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum MessageError {
+    /// The topic is not a valid topic name (empty, wildcards, too long).
+    InvalidTopic,
+    /// The topic, payload or properties do not fit the storage's byte buffers.
+    TooLarge,
+}
+
+impl core::fmt::Display for MessageError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::InvalidTopic => "invalid topic name",
+            Self::TooLarge => "message does not fit the session's buffers",
+        })
+    }
+}
+
+impl core::error::Error for MessageError {}
+
+fn copy<B: OwnedBytes>(data: &[u8]) -> Result<B, MessageError> {
+    B::from_slice(data).ok_or(MessageError::TooLarge)
+}
+
+impl<B: OwnedBytes> Message<B> {
+    /// A message with no properties, copying `topic` and `payload`.
+    pub fn new(topic: &str, payload: &[u8], qos: QoS, retain: bool) -> Result<Self, MessageError> {
+        TopicName::new(topic).map_err(|_| MessageError::InvalidTopic)?;
+        Self::from_parts(copy(topic.as_bytes())?, copy(payload)?, qos, retain)
+    }
+
+    /// A message from owned parts (no copy); the topic must be a valid UTF-8 topic name.
+    pub fn from_parts(topic: B, payload: B, qos: QoS, retain: bool) -> Result<Self, MessageError> {
+        let name = core::str::from_utf8(topic.as_ref()).map_err(|_| MessageError::InvalidTopic)?;
+        TopicName::new(name).map_err(|_| MessageError::InvalidTopic)?;
+        Ok(Self {
+            topic,
+            payload,
+            qos,
+            retain,
+            expires_at: None,
+            #[cfg(feature = "v5")]
+            utf8_payload: false,
+            #[cfg(feature = "v5")]
+            properties: None,
+        })
+    }
+
+    /// Copies a received PUBLISH (already resolved to its full `topic`) into a message that
+    /// can be queued for another session; the expiry interval is taken relative to `now`.
+    /// `qos` is the QoS to deliver with (the broker downgrades to the subscription's).
+    pub fn from_publish(
+        now: Instant,
+        topic: &str,
+        publish: &Publish<'_>,
+        qos: QoS,
+    ) -> Result<Self, MessageError> {
+        #[cfg_attr(not(feature = "v5"), allow(unused_mut))]
+        let mut msg = Self::new(topic, publish.payload, qos, publish.retain)?;
+        #[cfg(feature = "v5")]
+        {
+            msg.set_properties_from(&publish.properties)?;
+            msg.expires_at = publish
+                .properties
+                .message_expiry_interval
+                .map(|s| now + Duration::from_secs(u64::from(s)));
+        }
+        let _ = now;
+        Ok(msg)
+    }
+
+    /// Copies the forwardable 5.0 properties of `p` (Payload Format Indicator, Content
+    /// Type, Response Topic, Correlation Data, User Properties, Subscription Identifiers);
+    /// the Message Expiry Interval is set with [`Message::with_expiry`], a Topic Alias is
+    /// never stored.
+    #[cfg(feature = "v5")]
+    pub fn set_properties_from(&mut self, p: &PublishProperties<'_>) -> Result<(), MessageError> {
+        self.utf8_payload = p.payload_format_indicator == Some(PayloadFormat::Utf8);
+        self.properties = Self::encode_properties(p)?;
+        Ok(())
+    }
+
+    /// The stored form of the forwarded properties of `p` (`None` when there are none).
+    #[cfg(feature = "v5")]
+    fn encode_properties(p: &PublishProperties<'_>) -> Result<Option<B>, MessageError> {
+        let fill = |out: &mut [u8]| {
+            let mut pos = 0;
+            if let Some(v) = p.content_type {
+                props::put(out, &mut pos, props::CONTENT_TYPE, |e| {
+                    e.bytes(v.as_bytes())
+                });
+            }
+            if let Some(v) = p.response_topic {
+                props::put(out, &mut pos, props::RESPONSE_TOPIC, |e| {
+                    e.bytes(v.as_bytes())
+                });
+            }
+            if let Some(v) = p.correlation_data {
+                props::put(out, &mut pos, props::CORRELATION_DATA, |e| e.bytes(v));
+            }
+            if !p.user_properties.is_empty() {
+                props::put(out, &mut pos, props::USER_PROPERTIES, |e| {
+                    for (k, v) in p.user_properties.iter() {
+                        e.bytes(&[0x26]);
+                        e.str16(k);
+                        e.str16(v);
+                    }
+                });
+            }
+            if !p.subscription_identifiers.is_empty() {
+                props::put(out, &mut pos, props::SUBSCRIPTION_IDS, |e| {
+                    for id in p.subscription_identifiers.iter() {
+                        e.bytes(&[0x0B]);
+                        e.vbi(id);
+                    }
+                });
+            }
+            pos
+        };
+        let len = fill(&mut []);
+        if len == 0 {
+            return Ok(None);
+        }
+        B::build(len, |out| {
+            fill(out);
+        })
+        .map(Some)
+        .ok_or(MessageError::TooLarge)
+    }
+
+    /// Sets the Subscription Identifiers the broker forwards to one subscriber (replacing
+    /// any), keeping the other properties.
+    #[cfg(feature = "v5")]
+    pub fn with_subscription_identifiers(mut self, ids: &[u32]) -> Result<Self, MessageError> {
+        let mut p = self.publish_properties();
+        p.subscription_identifiers = SubscriptionIds::Slice(ids);
+        let blob = Self::encode_properties(&p)?;
+        self.properties = blob;
+        Ok(self)
+    }
+
+    /// Sets the lifetime: the message expires `lifetime` after `now` (5.0 Message Expiry
+    /// Interval). Queued copies are dropped once expired; copies already in flight complete.
+    pub fn with_expiry(mut self, now: Instant, lifetime: Duration) -> Self {
+        self.expires_at = Some(now + lifetime);
+        self
+    }
+
+    /// The topic name.
+    pub fn topic(&self) -> &str {
+        core::str::from_utf8(self.topic.as_ref()).unwrap_or_default()
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &[u8] {
+        self.payload.as_ref()
+    }
+
+    /// The QoS this message is sent with.
+    pub fn qos(&self) -> QoS {
+        self.qos
+    }
+
+    /// The RETAIN flag.
+    pub fn retain(&self) -> bool {
+        self.retain
+    }
+
+    /// When the message expires, if it does.
+    pub fn expires_at(&self) -> Option<Instant> {
+        self.expires_at
+    }
+
+    /// `true` once `now` has reached the expiry instant.
+    pub fn is_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|t| now >= t)
+    }
+
+    /// The stored 5.0 properties as PUBLISH properties (no Message Expiry Interval, no
+    /// Topic Alias: those are per send).
+    #[cfg(feature = "v5")]
+    pub fn publish_properties(&self) -> PublishProperties<'_> {
+        let blob = self.properties.as_ref().map_or(&[][..], AsRef::as_ref);
+        let text = |tag| props::field(blob, tag).and_then(|v| core::str::from_utf8(v).ok());
+        PublishProperties {
+            payload_format_indicator: self.utf8_payload.then_some(PayloadFormat::Utf8),
+            message_expiry_interval: None,
+            topic_alias: None,
+            response_topic: text(props::RESPONSE_TOPIC),
+            correlation_data: props::field(blob, props::CORRELATION_DATA),
+            user_properties: props::field(blob, props::USER_PROPERTIES)
+                .map(UserProperties::Encoded)
+                .unwrap_or_default(),
+            subscription_identifiers: props::field(blob, props::SUBSCRIPTION_IDS)
+                .map(SubscriptionIds::Encoded)
+                .unwrap_or_default(),
+            content_type: text(props::CONTENT_TYPE),
+        }
+    }
+
+    /// Bytes this message accounts for in a queue's byte budget.
+    pub fn size(&self) -> usize {
+        #[cfg_attr(not(feature = "v5"), allow(unused_mut))]
+        let mut n = self.topic.as_ref().len() + self.payload.as_ref().len();
+        #[cfg(feature = "v5")]
+        {
+            n += self.properties.as_ref().map_or(0, |b| b.as_ref().len());
+        }
+        n
+    }
+
+    /// Downgrades the QoS (e.g. to the peer's Maximum QoS).
+    pub(crate) fn set_qos(&mut self, qos: QoS) {
+        self.qos = qos;
+    }
+
+    /// The PUBLISH for this message: full topic, no alias, remaining lifetime at `now`.
+    pub(crate) fn to_publish(
+        &self,
+        now: Instant,
+        qos_pid: crate::codec::QosPid,
+        dup: bool,
+    ) -> Publish<'_> {
+        #[cfg_attr(not(feature = "v5"), allow(unused_mut))]
+        let mut p = Publish::new(self.topic(), qos_pid, self.payload());
+        p.dup = dup;
+        p.retain = self.retain;
+        #[cfg(feature = "v5")]
+        {
+            p.properties = self.publish_properties();
+            // 5.0 [MQTT-3.3.2-6]: forward the remaining lifetime (at least 1 s: a copy
+            // already in flight when it expired still completes).
+            p.properties.message_expiry_interval = self
+                .expires_at
+                .map(|t| u32::try_from((t - now).secs_ceil().max(1)).unwrap_or(u32::MAX));
+        }
+        let _ = now;
+        p
+    }
+}
+
+#[cfg(all(test, feature = "v5"))]
+mod tests {
+    use super::*;
+
+    type B = heapless::Vec<u8, 96>;
+
+    #[test]
+    fn properties_round_trip_through_one_buffer() {
+        let pairs = [("k", "v"), ("name", "value")];
+        let p = PublishProperties {
+            payload_format_indicator: Some(PayloadFormat::Utf8),
+            content_type: Some("text/plain"),
+            response_topic: Some("r/t"),
+            correlation_data: Some(b"\x00\x01"),
+            user_properties: UserProperties::Slice(&pairs),
+            subscription_identifiers: SubscriptionIds::Slice(&[1, 300]),
+            ..PublishProperties::default()
+        };
+        let mut m = Message::<B>::new("a/b", b"x", QoS::AtLeastOnce, false).unwrap();
+        m.set_properties_from(&p).unwrap();
+        assert_eq!(m.publish_properties(), p);
+        let m = m.with_subscription_identifiers(&[7]).unwrap();
+        let q = m.publish_properties();
+        assert_eq!(
+            q.subscription_identifiers
+                .iter()
+                .collect::<std::vec::Vec<_>>(),
+            [7]
+        );
+        assert_eq!(q.user_properties, p.user_properties);
+        assert_eq!(q.content_type, Some("text/plain"));
+        // Too large for the buffer: refused, not truncated.
+        let long = [(
+            "k",
+            "a long value that does not fit into ninety-six bytes of storage at all, no",
+        )];
+        let p = PublishProperties {
+            user_properties: UserProperties::Slice(&long),
+            ..p
+        };
+        assert_eq!(
+            m.clone().set_properties_from(&p),
+            Err(MessageError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn malformed_blob_reads_as_absent() {
+        assert_eq!(props::field(&[1, 0, 0, 0, 9, b'x'], 1), None);
+        assert_eq!(props::field(&[1, 0, 0], 1), None);
+        assert_eq!(
+            props::field(&[2, 0, 0, 0, 1, b'x', 1, 0, 0, 0, 0], 1),
+            Some(&[][..])
+        );
+    }
+}

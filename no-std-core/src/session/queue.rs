@@ -1,0 +1,426 @@
+//! The bounded pending queue: messages waiting for the send window, or for an offline
+//! client to come back. Capacity is counted in messages and in bytes, and overflow follows
+//! an explicit [`QueuePolicy`]: QoS 0 may be dropped (oldest or newest); QoS 1/2 is never
+//! dropped silently: the caller gets it back (back-pressure) or, if the policy says so, a
+//! "dropped" outcome with a [`DropReason`].
+//!
+//! Messages dropped *later* (expired while queued, too large for the peer) move to a
+//! dropped list inside the same budget, which the engine reports as
+//! [`Event::Dropped`](super::Event::Dropped); so memory stays within the configured bounds
+//! even if the application is slow to poll.
+
+use core::marker::PhantomData;
+
+use super::message::Message;
+use super::storage::{OwnedBytes, Slots};
+use super::time::Instant;
+use crate::codec::QoS;
+
+/// What to do with a QoS 0 message that does not fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Qos0Overflow {
+    /// Evict the oldest queued QoS 0 messages to make room (the freshest data wins).
+    #[default]
+    DropOldest,
+    /// Drop the new message.
+    DropNewest,
+}
+
+/// What to do with a QoS 1/2 message that does not fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum ReliableOverflow {
+    /// Hand the message back to the caller ([`PublishError::Full`](super::PublishError::Full)).
+    #[default]
+    Backpressure,
+    /// Drop it, reporting [`DropReason::QueueFull`] so the broker can count it or route it
+    /// to a dead-letter topic.
+    Drop,
+}
+
+/// Capacity and overflow policy of a pending queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct QueuePolicy {
+    /// Most messages queued (further bounded by the storage's capacity).
+    pub max_messages: usize,
+    /// Most bytes queued, counted by [`Message::size`].
+    pub max_bytes: usize,
+    /// QoS 0 overflow.
+    pub qos0: Qos0Overflow,
+    /// QoS 1/2 overflow.
+    pub reliable: ReliableOverflow,
+}
+
+impl Default for QueuePolicy {
+    fn default() -> Self {
+        Self {
+            max_messages: 1000,
+            max_bytes: 1 << 20,
+            qos0: Qos0Overflow::DropOldest,
+            reliable: ReliableOverflow::Backpressure,
+        }
+    }
+}
+
+/// Why a message was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum DropReason {
+    /// The queue was full (message count or bytes).
+    QueueFull,
+    /// Its Message Expiry Interval passed before it could be sent.
+    Expired,
+    /// The PUBLISH would exceed the peer's Maximum Packet Size (or our queue's byte budget).
+    TooLarge,
+}
+
+/// A queue slot: a message, and why it was dropped once it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Queued<B> {
+    message: Message<B>,
+    dropped: Option<DropReason>,
+}
+
+/// Outcome of [`MessageQueue::push`] when the message was not queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Rejected<B> {
+    /// Back-pressure: the message is handed back.
+    Full(Message<B>),
+    /// Dropped by policy.
+    Dropped(Message<B>, DropReason),
+}
+
+/// Pending and dropped messages sharing one budget.
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub(crate) struct MessageQueue<B, Q> {
+    _bytes: PhantomData<B>,
+    pending: Q,
+    dropped: Q,
+    bytes: usize,
+    /// QoS 0 messages evicted or refused (counted, not reported one by one).
+    pub(crate) qos0_dropped: u32,
+    /// QoS 1/2 drops that found the dropped list full (counted only).
+    pub(crate) unreported: u32,
+}
+
+impl<B, Q: Default> Default for MessageQueue<B, Q> {
+    fn default() -> Self {
+        Self {
+            _bytes: PhantomData,
+            pending: Q::default(),
+            dropped: Q::default(),
+            bytes: 0,
+            qos0_dropped: 0,
+            unreported: 0,
+        }
+    }
+}
+
+impl<B: OwnedBytes, Q: Slots<Queued<B>>> MessageQueue<B, Q> {
+    pub(crate) fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn count(&self) -> usize {
+        self.pending.len() + self.dropped.len()
+    }
+
+    fn fits(&self, size: usize, policy: &QueuePolicy) -> bool {
+        self.count() < policy.max_messages.min(self.pending.capacity())
+            && self.bytes.saturating_add(size) <= policy.max_bytes
+    }
+
+    /// Evicts the oldest QoS 0 message; `false` if there is none.
+    fn evict_oldest_qos0(&mut self) -> bool {
+        match self
+            .pending
+            .position(|q| q.message.qos() == QoS::AtMostOnce)
+        {
+            Some(i) => {
+                if let Some(q) = self.pending.remove(i) {
+                    self.bytes = self.bytes.saturating_sub(q.message.size());
+                    self.qos0_dropped = self.qos0_dropped.saturating_add(1);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Queues `message` at the back, applying `policy` if it does not fit.
+    pub(crate) fn push(
+        &mut self,
+        message: Message<B>,
+        policy: &QueuePolicy,
+    ) -> Result<(), Rejected<B>> {
+        let size = message.size();
+        if size > policy.max_bytes {
+            if message.qos() == QoS::AtMostOnce {
+                self.qos0_dropped = self.qos0_dropped.saturating_add(1);
+            }
+            return Err(Rejected::Dropped(message, DropReason::TooLarge));
+        }
+        let reliable = message.qos() != QoS::AtMostOnce;
+        // QoS 0 may always be evicted: for a new QoS 1/2 message, and for a new QoS 0
+        // message under DropOldest.
+        if reliable || policy.qos0 == Qos0Overflow::DropOldest {
+            while !self.fits(size, policy) && self.evict_oldest_qos0() {}
+        }
+        if !self.fits(size, policy) {
+            return Err(match (reliable, policy.reliable) {
+                (false, _) => {
+                    self.qos0_dropped = self.qos0_dropped.saturating_add(1);
+                    Rejected::Dropped(message, DropReason::QueueFull)
+                }
+                (true, ReliableOverflow::Backpressure) => Rejected::Full(message),
+                (true, ReliableOverflow::Drop) => Rejected::Dropped(message, DropReason::QueueFull),
+            });
+        }
+        match self.pending.push_back(Queued {
+            message,
+            dropped: None,
+        }) {
+            Ok(()) => {
+                self.bytes += size;
+                Ok(())
+            }
+            Err(q) => Err(Rejected::Full(q.message)),
+        }
+    }
+
+    /// Puts a message back at the front (a message taken out of flight to be re-sent as a new
+    /// one). Ignores the budget: the message was already accounted for once.
+    pub(crate) fn push_front(&mut self, message: Message<B>) -> Result<(), Message<B>> {
+        let size = message.size();
+        self.pending
+            .insert(
+                0,
+                Queued {
+                    message,
+                    dropped: None,
+                },
+            )
+            .map(|()| self.bytes += size)
+            .map_err(|q| q.message)
+    }
+
+    /// Inserts at `index` (see [`Self::push_front`]).
+    pub(crate) fn insert(&mut self, index: usize, message: Message<B>) -> Result<(), Message<B>> {
+        let size = message.size();
+        self.pending
+            .insert(
+                index,
+                Queued {
+                    message,
+                    dropped: None,
+                },
+            )
+            .map(|()| self.bytes += size)
+            .map_err(|q| q.message)
+    }
+
+    /// Reports a message dropped outside the queue (in flight, too large for the peer).
+    /// Shares the budget; beyond it the drop is only counted.
+    pub(crate) fn report_drop(&mut self, message: Message<B>, reason: DropReason) {
+        if message.qos() == QoS::AtMostOnce {
+            self.qos0_dropped = self.qos0_dropped.saturating_add(1);
+        } else if self
+            .dropped
+            .push_back(Queued {
+                message,
+                dropped: Some(reason),
+            })
+            .is_err()
+        {
+            self.unreported = self.unreported.saturating_add(1);
+        }
+    }
+
+    pub(crate) fn front(&self) -> Option<&Message<B>> {
+        self.pending.get(0).map(|q| &q.message)
+    }
+
+    pub(crate) fn pop_front(&mut self) -> Option<Message<B>> {
+        let q = self.pending.pop_front()?;
+        self.bytes = self.bytes.saturating_sub(q.message.size());
+        Some(q.message)
+    }
+
+    /// Moves the front message to the dropped list.
+    pub(crate) fn drop_front(&mut self, reason: DropReason) {
+        if let Some(mut q) = self.pending.pop_front() {
+            self.bytes = self.bytes.saturating_sub(q.message.size());
+            q.dropped = Some(reason);
+            self.record_drop(q);
+        }
+    }
+
+    fn record_drop(&mut self, q: Queued<B>) {
+        if q.message.qos() == QoS::AtMostOnce {
+            // QoS 0 drops are counted, not reported.
+            self.qos0_dropped = self.qos0_dropped.saturating_add(1);
+        } else if self.dropped.push_back(q).is_err() {
+            // Unreachable by the shared budget (pending + dropped <= capacity).
+            debug_assert!(false, "dropped list over budget");
+        }
+    }
+
+    /// Moves every expired message to the dropped list, keeping the order of the others.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        while let Some(i) = self.pending.position(|q| q.message.is_expired(now)) {
+            if let Some(mut q) = self.pending.remove(i) {
+                self.bytes = self.bytes.saturating_sub(q.message.size());
+                q.dropped = Some(DropReason::Expired);
+                self.record_drop(q);
+            }
+        }
+    }
+
+    /// The earliest expiry among queued messages.
+    pub(crate) fn next_expiry(&self) -> Option<Instant> {
+        (0..self.pending.len())
+            .filter_map(|i| self.pending.get(i).and_then(|q| q.message.expires_at()))
+            .min()
+    }
+
+    /// The next dropped message to report.
+    pub(crate) fn pop_dropped(&mut self) -> Option<(Message<B>, DropReason)> {
+        let q = self.dropped.pop_front()?;
+        Some((q.message, q.dropped.unwrap_or(DropReason::QueueFull)))
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.pending.clear();
+        self.bytes = 0;
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Message<B>> {
+        (0..self.pending.len()).filter_map(|i| self.pending.get(i).map(|q| &q.message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::time::Duration;
+
+    type B = heapless::Vec<u8, 16>;
+    type Q = MessageQueue<B, heapless::Vec<Queued<B>, 4>>;
+
+    fn msg(topic: &str, qos: QoS) -> Message<B> {
+        Message::new(topic, b"xy", qos, false).unwrap()
+    }
+
+    fn topics(q: &Q) -> std::vec::Vec<std::string::String> {
+        q.iter().map(|m| m.topic().into()).collect()
+    }
+
+    #[test]
+    fn qos0_drop_oldest_and_newest() {
+        let mut policy = QueuePolicy {
+            max_messages: 2,
+            ..QueuePolicy::default()
+        };
+        let mut q = Q::default();
+        for t in ["a", "b", "c"] {
+            assert_eq!(q.push(msg(t, QoS::AtMostOnce), &policy), Ok(()));
+        }
+        assert_eq!(topics(&q), ["b", "c"]);
+        assert_eq!(q.qos0_dropped, 1);
+        policy.qos0 = Qos0Overflow::DropNewest;
+        assert!(matches!(
+            q.push(msg("d", QoS::AtMostOnce), &policy),
+            Err(Rejected::Dropped(_, DropReason::QueueFull))
+        ));
+        assert_eq!(topics(&q), ["b", "c"]);
+    }
+
+    #[test]
+    fn reliable_is_never_dropped_silently() {
+        let mut policy = QueuePolicy {
+            max_messages: 2,
+            ..QueuePolicy::default()
+        };
+        let mut q = Q::default();
+        assert_eq!(q.push(msg("a", QoS::AtLeastOnce), &policy), Ok(()));
+        assert_eq!(q.push(msg("b", QoS::AtMostOnce), &policy), Ok(()));
+        // A QoS 0 message is evicted to admit a QoS 1 message.
+        assert_eq!(q.push(msg("c", QoS::AtLeastOnce), &policy), Ok(()));
+        assert_eq!(topics(&q), ["a", "c"]);
+        assert!(
+            matches!(q.push(msg("d", QoS::AtLeastOnce), &policy), Err(Rejected::Full(m)) if m.topic() == "d")
+        );
+        policy.reliable = ReliableOverflow::Drop;
+        assert!(matches!(
+            q.push(msg("d", QoS::AtLeastOnce), &policy),
+            Err(Rejected::Dropped(_, DropReason::QueueFull))
+        ));
+        // The storage capacity (4) bounds a larger policy.
+        policy.max_messages = 100;
+        q.push(msg("e", QoS::AtLeastOnce), &policy).unwrap();
+        q.push(msg("f", QoS::AtLeastOnce), &policy).unwrap();
+        assert!(q.push(msg("g", QoS::AtLeastOnce), &policy).is_err());
+    }
+
+    #[test]
+    fn byte_budget() {
+        let policy = QueuePolicy {
+            max_bytes: 6,
+            ..QueuePolicy::default()
+        };
+        let mut q = Q::default();
+        q.push(msg("a", QoS::AtLeastOnce), &policy).unwrap(); // 3 bytes
+        q.push(msg("b", QoS::AtLeastOnce), &policy).unwrap(); // 6 bytes
+        assert!(matches!(
+            q.push(msg("c", QoS::AtLeastOnce), &policy),
+            Err(Rejected::Full(_))
+        ));
+        assert_eq!(q.bytes(), 6);
+        let big = Message::new("t", &[0; 10], QoS::AtLeastOnce, false).unwrap();
+        assert!(matches!(
+            q.push(big, &policy),
+            Err(Rejected::Dropped(_, DropReason::TooLarge))
+        ));
+        q.pop_front();
+        assert_eq!(q.bytes(), 3);
+    }
+
+    #[test]
+    fn expiry_moves_to_dropped_within_budget() {
+        let policy = QueuePolicy {
+            max_messages: 3,
+            ..QueuePolicy::default()
+        };
+        let mut q = Q::default();
+        let t0 = Instant::ZERO;
+        q.push(msg("a", QoS::AtLeastOnce), &policy).unwrap();
+        q.push(
+            msg("b", QoS::AtLeastOnce).with_expiry(t0, Duration::from_secs(5)),
+            &policy,
+        )
+        .unwrap();
+        q.push(msg("c", QoS::AtLeastOnce), &policy).unwrap();
+        assert_eq!(q.next_expiry(), Some(Instant::from_secs(5)));
+        q.expire(Instant::from_secs(4));
+        assert_eq!(q.len(), 3);
+        q.expire(Instant::from_secs(5));
+        assert_eq!(topics(&q), ["a", "c"]);
+        // The dropped message still counts until it is reported.
+        assert!(q.push(msg("d", QoS::AtLeastOnce), &policy).is_err());
+        let (m, r) = q.pop_dropped().unwrap();
+        assert_eq!((m.topic(), r), ("b", DropReason::Expired));
+        assert!(q.push(msg("d", QoS::AtLeastOnce), &policy).is_ok());
+    }
+}

@@ -1,0 +1,79 @@
+//! The role (client or server side of a connection) as a type parameter.
+//!
+//! Server-only state (the stored Will Message and its delay timer, Session Expiry
+//! bookkeeping) lives in [`ServerState`], which is the [`Role::State`] of [`Server`] only;
+//! a [`Client`] session carries a zero-sized [`ClientState`] whose accessors are constant
+//! `None`, so firmware instantiating `Session<Client, _>` never links those paths.
+
+use core::fmt::Debug;
+
+use super::storage::OwnedBytes;
+use super::will::ServerState;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Client or server side of a connection. Sealed: implemented by [`Client`] and [`Server`].
+pub trait Role: sealed::Sealed + Copy + Default + Debug + 'static {
+    /// `true` for [`Server`].
+    const IS_SERVER: bool;
+    /// Role-specific session state.
+    type State<B: OwnedBytes>: RoleState<B>;
+}
+
+/// Access to the role-specific part of a session.
+pub trait RoleState<B: OwnedBytes>: Default + Debug + Clone {
+    /// The server state; always `None` for a client.
+    fn server(&self) -> Option<&ServerState<B>>;
+    /// The server state, mutably; always `None` for a client.
+    fn server_mut(&mut self) -> Option<&mut ServerState<B>>;
+}
+
+/// The client side (device, or a bridge).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Client;
+
+/// The server side (broker).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Server;
+
+impl sealed::Sealed for Client {}
+impl sealed::Sealed for Server {}
+
+impl Role for Client {
+    const IS_SERVER: bool = false;
+    type State<B: OwnedBytes> = ClientState;
+}
+
+impl Role for Server {
+    const IS_SERVER: bool = true;
+    type State<B: OwnedBytes> = ServerState<B>;
+}
+
+/// A client session has no role-specific state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ClientState;
+
+impl<B: OwnedBytes> RoleState<B> for ClientState {
+    #[inline(always)]
+    fn server(&self) -> Option<&ServerState<B>> {
+        None
+    }
+    #[inline(always)]
+    fn server_mut(&mut self) -> Option<&mut ServerState<B>> {
+        None
+    }
+}
+
+impl<B: OwnedBytes> RoleState<B> for ServerState<B> {
+    #[inline(always)]
+    fn server(&self) -> Option<&ServerState<B>> {
+        Some(self)
+    }
+    #[inline(always)]
+    fn server_mut(&mut self) -> Option<&mut ServerState<B>> {
+        Some(self)
+    }
+}

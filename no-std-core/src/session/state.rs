@@ -1,0 +1,333 @@
+//! [`Session`]: the state that outlives a network connection.
+
+use super::inbound::AckToken;
+use super::inbound::{InFlight, InState};
+use super::message::Message;
+use super::outbound::{OutFlight, OutState};
+use super::pid::PidAllocator;
+use super::queue::{DropReason, MessageQueue, QueuePolicy, Rejected};
+use super::role::{Client, Role, RoleState, Server};
+use super::storage::{Slots, Storage};
+use super::subscriptions::{self, StoredSubscription};
+use super::time::{Instant, earliest};
+use super::will::SessionEvent;
+use super::{PublishError, SubscribeError};
+use crate::codec::{PacketId, QoS, ReasonCode};
+
+/// The session state that outlives a network connection: outgoing in-flight messages,
+/// incoming QoS 2 identifiers, the pending queue and (server role) Will and expiry.
+///
+/// A `Session` is handed to a [`Connection`](super::Connection) for the life of one
+/// network connection and taken back with
+/// [`Connection::into_session`](super::Connection::into_session). Between connections it
+/// can be persisted (feature `serde`: it derives `Serialize` / `Deserialize`, e.g. for
+/// postcard), can queue messages for the absent peer ([`Session::publish`]) and, on the
+/// server, reports the delayed Will and its own expiry ([`Session::poll_timeout`],
+/// [`Session::poll_event`]).
+#[derive(Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(bound(
+        serialize = "S::Outbound: serde::Serialize, S::Inbound: serde::Serialize, S::Queue: serde::Serialize, S::Subscriptions: serde::Serialize, R::State<S::Bytes>: serde::Serialize",
+        deserialize = "S::Outbound: serde::Deserialize<'de>, S::Inbound: serde::Deserialize<'de>, S::Queue: serde::Deserialize<'de>, S::Subscriptions: serde::Deserialize<'de>, R::State<S::Bytes>: serde::Deserialize<'de>"
+    ))
+)]
+pub struct Session<R: Role, S: Storage> {
+    pub(crate) outbound: S::Outbound,
+    pub(crate) inbound: S::Inbound,
+    pub(crate) queue: MessageQueue<S::Bytes, S::Queue>,
+    pub(crate) pids: PidAllocator,
+    pub(crate) policy: QueuePolicy,
+    pub(crate) subscriptions: S::Subscriptions,
+    pub(crate) role: R::State<S::Bytes>,
+}
+
+impl<R: Role, S: Storage> Default for Session<R, S> {
+    fn default() -> Self {
+        Self::new(QueuePolicy::default())
+    }
+}
+
+impl<R: Role, S: Storage> Session<R, S> {
+    /// An empty session whose pending queue follows `policy`. Allocates nothing.
+    pub fn new(policy: QueuePolicy) -> Self {
+        Self {
+            outbound: S::Outbound::default(),
+            inbound: S::Inbound::default(),
+            queue: MessageQueue::default(),
+            pids: PidAllocator::new(),
+            policy,
+            subscriptions: S::Subscriptions::default(),
+            role: Default::default(),
+        }
+    }
+
+    /// Queues a message for the peer; it is sent (in order) once a connection has window
+    /// for it. Works while disconnected (offline queue).
+    ///
+    /// Errors hand the message back: [`PublishError::Full`] is back-pressure (QoS 1/2 with
+    /// [`ReliableOverflow::Backpressure`](super::ReliableOverflow::Backpressure)),
+    /// [`PublishError::Dropped`] a drop by policy, to be counted or dead-lettered.
+    pub fn publish(&mut self, message: Message<S::Bytes>) -> Result<(), PublishError<S::Bytes>> {
+        self.queue.push(message, &self.policy).map_err(|r| match r {
+            Rejected::Full(message) => PublishError::Full(message),
+            Rejected::Dropped(message, reason) => PublishError::Dropped { message, reason },
+        })
+    }
+
+    /// The queue policy.
+    pub fn policy(&self) -> &QueuePolicy {
+        &self.policy
+    }
+
+    /// Changes the queue policy (applies to later pushes).
+    pub fn set_policy(&mut self, policy: QueuePolicy) {
+        self.policy = policy;
+    }
+
+    /// Outgoing QoS 1/2 messages not yet completed (the in-flight count, including QoS 2
+    /// messages until PUBCOMP).
+    pub fn inflight_len(&self) -> usize {
+        self.outbound.len()
+    }
+
+    /// Packet identifiers of the in-flight messages, in send order.
+    pub fn inflight_ids(&self) -> impl Iterator<Item = PacketId> + '_ {
+        (0..self.outbound.len()).filter_map(|i| self.outbound.get(i).map(|e| e.pid))
+    }
+
+    /// Incoming QoS 1/2 messages not yet completed.
+    pub fn incoming_len(&self) -> usize {
+        self.inbound.len()
+    }
+
+    /// Messages waiting in the pending queue.
+    pub fn queued_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Bytes in the pending queue.
+    pub fn queued_bytes(&self) -> usize {
+        self.queue.bytes()
+    }
+
+    /// The queued messages, in send order.
+    pub fn queued(&self) -> impl Iterator<Item = &Message<S::Bytes>> {
+        self.queue.iter()
+    }
+
+    /// QoS 0 messages dropped by the queue policy so far.
+    pub fn qos0_dropped(&self) -> u32 {
+        self.queue.qos0_dropped
+    }
+
+    /// `true` when the session holds no message state.
+    pub fn is_empty(&self) -> bool {
+        self.outbound.is_empty() && self.inbound.is_empty() && self.queue.len() == 0
+    }
+
+    /// Discards all state: messages and subscriptions (Clean Start, or the session ended).
+    pub fn clear(&mut self) {
+        self.outbound.clear();
+        self.inbound.clear();
+        self.queue.clear();
+        self.subscriptions.clear();
+    }
+
+    /// Stores a subscription (server: after the broker granted it; client: after SUBACK), or
+    /// replaces the one with the same filter (3.1.1 / 5.0 [MQTT-3.8.4-3]). Returns `true`
+    /// when it replaced one (5.0 Retain Handling 1 needs to know).
+    pub fn subscribe(
+        &mut self,
+        filter: &str,
+        options: crate::codec::SubscriptionOptions,
+        identifier: Option<core::num::NonZeroU32>,
+    ) -> Result<bool, SubscribeError> {
+        subscriptions::subscribe(&mut self.subscriptions, filter, options, identifier)
+    }
+
+    /// Removes a subscription; `true` if it existed.
+    pub fn unsubscribe(&mut self, filter: &str) -> bool {
+        subscriptions::unsubscribe(&mut self.subscriptions, filter)
+    }
+
+    /// The stored subscriptions, in the order they were made.
+    pub fn subscriptions(&self) -> impl Iterator<Item = &StoredSubscription<S::Bytes>> {
+        (0..self.subscriptions.len()).filter_map(|i| self.subscriptions.get(i))
+    }
+
+    /// Accepts an incoming QoS 1/2 message (see [`Connection::accept`](super::Connection::accept)).
+    /// Also valid while no connection is attached: a QoS 2 decision taken after the
+    /// connection dropped is kept, and its PUBREC answers the peer's re-sent PUBLISH. A
+    /// token of a message the session has forgotten is ignored.
+    pub fn accept(&mut self, token: AckToken, reason: ReasonCode) {
+        let code = reason.code();
+        let Some(i) = self.inbound_position(token.pid) else {
+            return;
+        };
+        if let Some(e) = self.inbound.get_mut(i) {
+            match (e.state, token.qos) {
+                (InState::Qos1Undecided, QoS::AtLeastOnce) => e.state = InState::Qos1Ack(code),
+                #[cfg(feature = "qos2")]
+                (InState::Qos2Undecided, QoS::ExactlyOnce) => {
+                    // Not yet sent: on a resumed session the peer's re-sent PUBLISH (or this
+                    // connection) triggers it.
+                    e.state = InState::Qos2Rec {
+                        reason: code,
+                        sent: false,
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    pub(crate) fn outbound_position(&self, pid: PacketId) -> Option<usize> {
+        self.outbound.position(|e| e.pid == pid)
+    }
+
+    pub(crate) fn inbound_position(&self, pid: PacketId) -> Option<usize> {
+        self.inbound.position(|e| e.pid == pid)
+    }
+
+    /// Prepares the state for a resumed session on a new connection (3.1.1 / 5.0
+    /// [MQTT-4.4.0-1]): every unacknowledged PUBLISH and every PUBREL is re-sent, in order;
+    /// incoming QoS 1 messages whose PUBACK was not sent are forgotten (the peer re-sends
+    /// them); incoming QoS 2 identifiers stay until PUBREL.
+    pub(crate) fn resume(&mut self) {
+        for i in 0..self.outbound.len() {
+            if let Some(e) = self.outbound.get_mut(i) {
+                e.resend = true;
+            }
+        }
+        while let Some(i) = self.inbound.position(|e| e.qos() == QoS::AtLeastOnce) {
+            self.inbound.remove(i);
+        }
+        #[cfg(feature = "qos2")]
+        for i in 0..self.inbound.len() {
+            if let Some(e) = self.inbound.get_mut(i) {
+                match e.state {
+                    // The duplicate PUBLISH from the peer triggers the PUBREC again.
+                    InState::Qos2Rec { reason, .. } => {
+                        e.state = InState::Qos2Rec { reason, sent: true }
+                    }
+                    // The peer re-sends PUBREL, which is answered then.
+                    InState::Qos2Comp => {
+                        e.state = InState::Qos2Rec {
+                            reason: 0,
+                            sent: true,
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// The peer has no session: outgoing messages not yet received by it go back to the
+    /// front of the queue, in order, to be sent again as new messages with new identifiers;
+    /// everything else is discarded. Returns the identifiers of QoS 2 messages that were
+    /// already received (PUBREC seen), now complete, and the number of messages that did not
+    /// fit back into the queue.
+    #[cfg_attr(
+        not(feature = "qos2"),
+        allow(unused_mut, unused_variables, clippy::infallible_destructuring_match)
+    )]
+    pub(crate) fn restart(&mut self, mut completed: impl FnMut(PacketId)) -> usize {
+        let mut lost = 0;
+        let mut requeued = 0;
+        while let Some(e) = self.outbound.pop_front() {
+            let msg = match e.state {
+                OutState::AwaitPubAck(m) => m,
+                #[cfg(feature = "qos2")]
+                OutState::AwaitPubRec(m) => m,
+                #[cfg(feature = "qos2")]
+                OutState::AwaitPubComp => {
+                    completed(e.pid);
+                    continue;
+                }
+            };
+            // Insert after the ones already put back to keep the original order.
+            if self.queue_insert(requeued, msg) {
+                requeued += 1;
+            } else {
+                lost += 1;
+            }
+        }
+        self.inbound.clear();
+        lost
+    }
+
+    fn queue_insert(&mut self, index: usize, msg: Message<S::Bytes>) -> bool {
+        if index == 0 {
+            return self.queue.push_front(msg).is_ok();
+        }
+        self.queue.insert(index, msg).is_ok()
+    }
+
+    pub(crate) fn report_drop(&mut self, message: Message<S::Bytes>, reason: DropReason) {
+        self.queue.report_drop(message, reason);
+    }
+
+    pub(crate) fn entry(&self, i: usize) -> Option<&OutFlight<S::Bytes>> {
+        self.outbound.get(i)
+    }
+
+    pub(crate) fn inbound_entry(&self, i: usize) -> Option<&InFlight> {
+        self.inbound.get(i)
+    }
+}
+
+impl<S: Storage> Session<Server, S> {
+    /// Session Expiry Interval, seconds ([`NEVER_EXPIRES`](super::NEVER_EXPIRES) = never).
+    pub fn expiry_interval(&self) -> u32 {
+        self.role.expiry_interval
+    }
+
+    /// `true` once the session has expired at `now` (the broker deletes it).
+    pub fn is_expired(&self, now: Instant) -> bool {
+        self.role.is_expired(now)
+    }
+
+    /// `true` while a Will Message is stored (pending or armed).
+    pub fn has_will(&self) -> bool {
+        self.role.will.is_some()
+    }
+}
+
+impl<R: Role, S: Storage> Session<R, S> {
+    /// The next instant [`Session::poll_event`] has something to report while no
+    /// connection is attached: the delayed Will, the session's expiry, the expiry of a
+    /// queued message. (Always `None`-free of server timers for a client.)
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let server = self.role.server().and_then(|s| s.poll_timeout());
+        earliest(server, self.queue.next_expiry())
+    }
+
+    /// Reports what is due at `now` while no connection is attached: the Will
+    /// ([`SessionEvent::Will`]) and then the session's end ([`SessionEvent::Expired`])
+    /// on a server; expired queued messages are moved to the dropped list reported by the
+    /// next connection (or by [`Session::poll_dropped`]).
+    pub fn poll_event(&mut self, now: Instant) -> Option<SessionEvent<S::Bytes>> {
+        self.queue.expire(now);
+        let ev = self.role.server_mut().and_then(|s| s.poll_event(now));
+        if matches!(ev, Some(SessionEvent::Expired)) {
+            self.clear();
+        }
+        ev
+    }
+
+    /// The next message dropped after it was queued (expired, too large), with the reason.
+    pub fn poll_dropped(&mut self) -> Option<(Message<S::Bytes>, DropReason)> {
+        self.queue.pop_dropped()
+    }
+}
+
+/// Client session: the device keeps it across reconnects.
+impl<S: Storage> Session<Client, S> {
+    /// A client session with the default queue policy.
+    pub fn client() -> Self {
+        Self::default()
+    }
+}

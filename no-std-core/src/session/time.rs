@@ -1,0 +1,165 @@
+//! Time as plain values: the engine never reads a clock (modelled on smoltcp `src/time.rs`).
+//!
+//! An [`Instant`] is milliseconds since an arbitrary epoch chosen by the caller (boot time on a
+//! device, process start on the broker); a [`Duration`] is a span in milliseconds. All
+//! arithmetic saturates, so no input makes it panic or wrap.
+
+use core::fmt;
+use core::ops::{Add, Sub};
+
+/// A point in time, in milliseconds since a caller-chosen epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Instant {
+    millis: u64,
+}
+
+/// A span of time in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Duration {
+    millis: u64,
+}
+
+impl Instant {
+    /// The epoch.
+    pub const ZERO: Self = Self { millis: 0 };
+
+    /// An instant `millis` milliseconds after the epoch.
+    pub const fn from_millis(millis: u64) -> Self {
+        Self { millis }
+    }
+
+    /// An instant `secs` seconds after the epoch.
+    pub const fn from_secs(secs: u64) -> Self {
+        Self {
+            millis: secs.saturating_mul(1000),
+        }
+    }
+
+    /// Milliseconds since the epoch.
+    pub const fn total_millis(self) -> u64 {
+        self.millis
+    }
+
+    /// `self - earlier`, or zero if `earlier` is later.
+    pub const fn saturating_duration_since(self, earlier: Self) -> Duration {
+        Duration {
+            millis: self.millis.saturating_sub(earlier.millis),
+        }
+    }
+}
+
+impl Duration {
+    /// No time.
+    pub const ZERO: Self = Self { millis: 0 };
+
+    /// A span of `millis` milliseconds.
+    pub const fn from_millis(millis: u64) -> Self {
+        Self { millis }
+    }
+
+    /// A span of `secs` seconds.
+    pub const fn from_secs(secs: u64) -> Self {
+        Self {
+            millis: secs.saturating_mul(1000),
+        }
+    }
+
+    /// The span in milliseconds.
+    pub const fn total_millis(self) -> u64 {
+        self.millis
+    }
+
+    /// The span in whole seconds, rounded up (a remaining lifetime of 1 ms is 1 s, never 0).
+    pub const fn secs_ceil(self) -> u64 {
+        self.millis.div_ceil(1000)
+    }
+
+    /// `self * 3 / 2` (the 1.5 x Keep Alive grace of the server).
+    pub const fn times_one_and_half(self) -> Self {
+        Self {
+            millis: self.millis.saturating_add(self.millis / 2),
+        }
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+    fn add(self, rhs: Duration) -> Instant {
+        Instant {
+            millis: self.millis.saturating_add(rhs.millis),
+        }
+    }
+}
+
+impl Sub<Instant> for Instant {
+    type Output = Duration;
+    fn sub(self, rhs: Instant) -> Duration {
+        self.saturating_duration_since(rhs)
+    }
+}
+
+impl Add for Duration {
+    type Output = Duration;
+    fn add(self, rhs: Duration) -> Duration {
+        Duration {
+            millis: self.millis.saturating_add(rhs.millis),
+        }
+    }
+}
+
+impl fmt::Display for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:03}s", self.millis / 1000, self.millis % 1000)
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:03}s", self.millis / 1000, self.millis % 1000)
+    }
+}
+
+/// The earlier of two optional deadlines.
+pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arithmetic_saturates() {
+        let t = Instant::from_millis(u64::MAX - 1);
+        assert_eq!((t + Duration::from_secs(5)).total_millis(), u64::MAX);
+        assert_eq!(Instant::ZERO - t, Duration::ZERO);
+        assert_eq!(Duration::from_secs(u64::MAX).total_millis(), u64::MAX);
+    }
+
+    #[test]
+    fn ceil_and_grace() {
+        assert_eq!(Duration::from_millis(1).secs_ceil(), 1);
+        assert_eq!(Duration::from_millis(1000).secs_ceil(), 1);
+        assert_eq!(Duration::from_millis(1001).secs_ceil(), 2);
+        assert_eq!(
+            Duration::from_secs(10).times_one_and_half(),
+            Duration::from_secs(15)
+        );
+        assert_eq!(
+            earliest(Some(Instant::from_secs(3)), Some(Instant::from_secs(2))),
+            Some(Instant::from_secs(2))
+        );
+        assert_eq!(
+            earliest(None, Some(Instant::from_secs(2))),
+            Some(Instant::from_secs(2))
+        );
+    }
+}
