@@ -9,7 +9,7 @@
 //! ([`Subscriptions::Encoded`]) so that decoding never allocates. To encode, the application
 //! builds the same structs with lists over its own slices ([`Subscriptions::Slice`]). A decoded
 //! packet compares equal to the constructed one. 5.0-only fields (properties, reason codes on
-//! acknowledgements) exist only with feature `v5`; [`Packet::Auth`] too.
+//! acknowledgements) exist only with feature `v5`; `Packet::Auth` too.
 //!
 //! # Call protocol
 //!

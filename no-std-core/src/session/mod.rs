@@ -32,7 +32,7 @@
 //! timers, session expiry) exists only in `Session<Server, _>`. Storage is a trait
 //! ([`Storage`]) with a no-allocation implementation whose capacities are const generics
 //! ([`Fixed`]) and, with feature `alloc`, one that grows lazily and is sized by run-time
-//! limits ([`Growable`]); both run the same code paths. There is no per-session identifier
+//! limits (`Growable`, feature `alloc`); both run the same code paths. There is no per-session identifier
 //! bitmap: the identifiers in use are those in the in-flight table.
 //!
 //! # Acknowledgements are the application's decision
