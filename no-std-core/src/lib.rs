@@ -43,6 +43,11 @@
     )
 )]
 #![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
+// Without a protocol version there is no packet model or connection to link to.
+#![cfg_attr(
+    not(any(feature = "v3", feature = "v5")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;

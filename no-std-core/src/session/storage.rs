@@ -177,7 +177,7 @@ impl OwnedBytes for alloc::sync::Arc<[u8]> {
 }
 
 /// The containers one session uses. Pick [`Fixed`] (no allocation, capacities as const
-/// generics) or [`Growable`] (feature `alloc`, sized at run time by [`Limits`](super::Limits)).
+/// generics) or `Growable` (feature `alloc`, sized at run time by [`Limits`](super::Limits)).
 /// Both run the same engine code.
 pub trait Storage {
     /// Owned bytes for topics and payloads.
