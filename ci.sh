@@ -40,7 +40,7 @@ if want install; then
     if ! cargo hack --version 2>/dev/null | grep -q "$CARGO_HACK_VERSION"; then
         cargo install cargo-hack --locked --version "$CARGO_HACK_VERSION"
     fi
-    apt_install mosquitto mosquitto-clients
+    apt_install mosquitto mosquitto-clients binutils-arm-none-eabi
     stop_system_mosquitto
 fi
 
