@@ -8,3 +8,4 @@ mod harness;
 mod persist;
 mod prop;
 mod scenarios;
+mod fuzz_replay;
