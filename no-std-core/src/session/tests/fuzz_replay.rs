@@ -12,8 +12,16 @@ fn replay_session_seeds() {
         let path = entry.unwrap().path();
         let data = std::fs::read(&path).unwrap();
         let result = std::panic::catch_unwind(|| crate::session::fuzzing::run(&data));
-        assert!(result.is_ok(), "seed {} violates an invariant", path.display());
+        assert!(
+            result.is_ok(),
+            "seed {} violates an invariant",
+            path.display()
+        );
         n += 1;
     }
-    assert!(n >= 100, "expected the session seed corpus in {}, found {n}", dir.display());
+    assert!(
+        n >= 100,
+        "expected the session seed corpus in {}, found {n}",
+        dir.display()
+    );
 }
