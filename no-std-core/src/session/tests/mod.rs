@@ -4,8 +4,8 @@
 
 #![cfg(any(feature = "v3", feature = "v5"))]
 
+mod fuzz_replay;
 mod harness;
 mod persist;
 mod prop;
 mod scenarios;
-mod fuzz_replay;
