@@ -51,13 +51,15 @@ fi
 
 if want clippy; then
     # Package by package so workspace feature unification cannot hide a missing feature.
-    for p in tern-core tern-broker tern-client tern-tests tern-benches; do
+    for p in tern-core tern-broker tern-client tern-probe tern-tests tern-benches; do
         log "clippy -p $p"
         cargo clippy --locked -p "$p" --all-targets -- -D warnings
     done
     log "clippy tern-core, each feature alone and the protocol feature powerset"
     cargo hack clippy --locked -p tern-core --each-feature -- -D warnings
     cargo hack clippy --locked -p tern-core --feature-powerset --include-features v3,v5,qos2,alloc -- -D warnings
+    log "clippy tern-client 3.1.1-only"
+    cargo clippy --locked -p tern-client --all-targets --no-default-features --features v3 -- -D warnings
     log "clippy tern-core tests with protocol subsets"
     for fs in v3 v5 v3,qos2 v5,qos2,alloc v3,v5,qos2,alloc,serde; do
         cargo clippy --locked -p tern-core --no-default-features --features "$fs" --all-targets -- -D warnings
@@ -75,6 +77,8 @@ if want features; then
         log "cargo test -p tern-core --no-default-features --features $fs"
         cargo test --locked -p tern-core --no-default-features --features "$fs" --lib
     done
+    log "cargo test -p tern-client, 3.1.1 only (against a private Mosquitto)"
+    cargo test --locked -p tern-client --no-default-features --features v3
 fi
 
 if want embedded; then
@@ -83,10 +87,14 @@ if want embedded; then
         cargo hack build --locked -p tern-core --target "$t" --feature-powerset \
             --exclude-features std,arbitrary,serde
         cargo build --locked -p tern-core --target "$t" --no-default-features --features v3,v5,qos2,serde
-        log "build tern-client for $t"
+        log "build tern-client and the firmware probe for $t"
         cargo build --locked -p tern-client --target "$t" --no-default-features --features v3
         cargo build --locked -p tern-client --target "$t"
+        cargo build --locked -p tern-probe --profile firmware --target "$t" --no-default-features --features v3
+        cargo build --locked -p tern-probe --profile firmware --target "$t" --no-default-features --features v5,qos2
     done
+    log "firmware size probe (fails at +10% over device-client/probe/sizes.txt)"
+    bash device-client/probe/size.sh
 fi
 
 if want docs; then

@@ -1,0 +1,636 @@
+//! The one implementation both front ends drive: a [`Client`] owns the session engine
+//! (`tern_core::session::Connection`) and the caller's rx/tx buffers, and turns received
+//! bytes into [`Event`]s. It performs no I/O: the front ends ([`blocking`](crate::blocking),
+//! [`asynch`](crate::asynch)) move bytes between the transport and the buffers.
+//!
+//! Front-end contract (what `poll` / `next_event` do, in this order):
+//!
+//! 1. [`Client::prepare`] at `now`: drops the bytes of the event handed out last, handles
+//!    due deadlines (keep-alive) and every buffered packet that produces no event for the
+//!    application; returns `true` when an event is ready.
+//! 2. Write every packet from [`Client::next_transmit`] until `None`.
+//! 3. If an event is ready, return [`Client::take_event`] (it may borrow the rx buffer).
+//! 4. Otherwise read into [`Client::rx_space`] and report the count with
+//!    [`Client::on_read`], or wait until [`Client::deadline`].
+
+use tern_core::codec::{
+    Connect, DecodeError, FixedHeader, Packet, PacketId, PacketType, ProtocolVersion, Publish, QoS,
+    QosPid, ReasonCode, ReasonCodes, Subscribe, Subscription, Unsubscribe,
+};
+use tern_core::session::{
+    self, Client as ClientRole, CloseReason, Config, Connection, DropReason, Incoming, Instant,
+    Message, MessageError, PublishError, QueuePolicy, Session, Storage,
+};
+
+use crate::Error;
+
+/// An event for the application, from [`Client::take_event`] (through the front ends'
+/// `poll` / `next_event`). Borrowed data lives in the rx buffer until the next call.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// CONNACK accepted the connection. With `session_present`, the broker resumed the
+    /// session and the client re-sends unacknowledged messages (DUP) and PUBRELs first.
+    Connected {
+        /// Session Present from CONNACK.
+        session_present: bool,
+    },
+    /// An application message (QoS 1/2: acknowledged automatically by the next call; a
+    /// QoS 2 message is delivered once, however often the broker re-sends it). The topic is
+    /// the full topic name (a Topic Alias was resolved). Match it with [`matches()`].
+    Message(Publish<'a>),
+    /// An outgoing QoS 1/2 message completed (PUBACK, PUBCOMP, or a PUBREC error code).
+    Published {
+        /// Its packet identifier, now free.
+        packet_id: PacketId,
+        /// The broker's reason code (always Success in 3.1.1).
+        reason: ReasonCode,
+    },
+    /// SUBACK for [`subscribe`](crate::Client::subscribe): one code per filter, in order
+    /// (granted QoS 0x00-0x02, or an error such as 0x80).
+    Subscribed {
+        /// The identifier `subscribe` returned.
+        packet_id: PacketId,
+        /// The broker's codes.
+        reason_codes: ReasonCodes<'a>,
+    },
+    /// UNSUBACK for [`unsubscribe`](crate::Client::unsubscribe).
+    Unsubscribed {
+        /// The identifier `unsubscribe` returned.
+        packet_id: PacketId,
+    },
+    /// 3.1.1: an incoming PUBLISH larger than the rx buffer. Its body was streamed past
+    /// (never buffered) and it was still acknowledged from its header (PUBACK / PUBREC), so
+    /// the broker does not re-send it forever. (5.0 advertises the rx buffer as Maximum
+    /// Packet Size; a larger packet closes the connection with DISCONNECT 0x95.)
+    Oversize {
+        /// Its topic.
+        topic: &'a str,
+        /// Its QoS.
+        qos: QoS,
+        /// The whole packet's size in bytes.
+        size: usize,
+    },
+    /// An outgoing message was dropped without being delivered, e.g. larger than the
+    /// broker's Maximum Packet Size ([`DropReason::TooLarge`]), or a QoS 0 message pushed
+    /// out of a full queue.
+    Dropped {
+        /// Why.
+        reason: DropReason,
+    },
+    /// The connection ended (call `connect` again on a new transport to resume the
+    /// session). The session, with unacknowledged QoS 1/2 messages, is kept in RAM: it
+    /// does not survive an MCU reset.
+    Disconnected(CloseReason),
+}
+
+/// `true` if `topic` matches the MQTT topic `filter` (`+` and `#` wildcards); invalid
+/// filters or topic names match nothing. For dispatching [`Event::Message`].
+pub fn matches(filter: &str, topic: &str) -> bool {
+    match (
+        tern_core::topic::TopicFilter::new(filter),
+        tern_core::topic::TopicName::new(topic),
+    ) {
+        (Ok(f), Ok(t)) => f.matches(&t),
+        _ => false,
+    }
+}
+
+/// An event produced by [`Client::prepare`], kept without borrowing until taken.
+#[derive(Debug, Clone, Copy)]
+enum Ready {
+    Connected(bool),
+    Published(PacketId, ReasonCode),
+    Dropped(DropReason),
+    Disconnected(CloseReason),
+    /// The packet at the front of rx (this long) is a PUBLISH / SUBACK / UNSUBACK.
+    Frame(usize),
+    /// 3.1.1 oversize PUBLISH: topic at `rx[start..end]`.
+    Oversize {
+        start: usize,
+        end: usize,
+        qos: QoS,
+        size: usize,
+    },
+}
+
+#[allow(clippy::large_enum_variant)] // exactly one of the two lives at a time
+#[derive(Debug)]
+enum State<S: Storage> {
+    /// No connection: the session waits for `connect` (it can queue messages).
+    Idle(Session<ClientRole, S>),
+    /// A connection (awaiting CONNACK, open, or closed and not yet replaced).
+    Active(Connection<ClientRole, S>),
+    /// Transiently, while the session moves between the two.
+    Moving,
+}
+
+/// The MQTT client: session engine plus the caller's buffers. See the
+/// [crate documentation](crate) for the API and the RAM it uses.
+///
+/// `S` is the session storage, e.g. [`Fixed`](tern_core::session::Fixed)`<INFLIGHT,
+/// QUEUE, ALIASES, BYTES, SUBS>`: `INFLIGHT` unacknowledged outgoing (and incoming) QoS
+/// 1/2 messages, `QUEUE` messages waiting to be sent, `ALIASES` topic aliases per
+/// direction (5.0; 0 makes the inbound Topic Alias Maximum 0), `BYTES` the longest topic,
+/// payload or 5.0 property block of a stored outgoing message, `SUBS` unused by the client
+/// (use 0).
+#[derive(Debug)]
+pub struct Client<'b, S: Storage> {
+    rx: &'b mut [u8],
+    tx: &'b mut [u8],
+    /// Bytes buffered in `rx`.
+    rx_len: usize,
+    /// Bytes to drop from the front of `rx` before the next step (the last event's frame).
+    consume: usize,
+    /// 3.1.1 oversize PUBLISH: body bytes still to read and discard.
+    skip: usize,
+    ready: Option<Ready>,
+    /// A decode error found while handing out an event, handled by the next step.
+    deferred: Option<DecodeError>,
+    version: Option<ProtocolVersion>,
+    state: State<S>,
+}
+
+impl<'b, S: Storage> Client<'b, S> {
+    /// A client over the caller's buffers: `rx` holds one whole incoming packet (in 5.0 it
+    /// is advertised as the Maximum Packet Size), `tx` one whole outgoing packet (CONNECT,
+    /// SUBSCRIBE, or the largest PUBLISH). No allocation; nothing is sent yet.
+    pub fn new(rx: &'b mut [u8], tx: &'b mut [u8]) -> Self {
+        Self {
+            rx,
+            tx,
+            rx_len: 0,
+            consume: 0,
+            skip: 0,
+            ready: None,
+            deferred: None,
+            version: None,
+            state: State::Idle(Session::new(QueuePolicy::default())),
+        }
+    }
+
+    /// `true` between CONNACK and the end of the connection.
+    pub fn is_connected(&self) -> bool {
+        matches!(&self.state, State::Active(c) if c.is_connected())
+    }
+
+    /// `true` while a connection is open or awaiting its CONNACK (the transport is in use).
+    pub fn is_active(&self) -> bool {
+        matches!(&self.state, State::Active(c) if c.close_reason().is_none())
+    }
+
+    /// Outgoing QoS 1/2 messages sent and not yet acknowledged.
+    pub fn inflight_len(&self) -> usize {
+        match &self.state {
+            State::Idle(s) => s.inflight_len(),
+            State::Active(c) => c.session().inflight_len(),
+            State::Moving => 0,
+        }
+    }
+
+    /// Messages queued and not yet sent.
+    pub fn queued_len(&self) -> usize {
+        match &self.state {
+            State::Idle(s) => s.queued_len(),
+            State::Active(c) => c.session().queued_len(),
+            State::Moving => 0,
+        }
+    }
+
+    /// The connection's limits (the broker's Receive Maximum, Maximum Packet Size, ...).
+    pub fn limits(&self) -> Option<&session::Limits> {
+        match &self.state {
+            State::Active(c) => Some(c.limits()),
+            _ => None,
+        }
+    }
+
+    fn session_mut(&mut self) -> Option<&mut Session<ClientRole, S>> {
+        match &mut self.state {
+            State::Idle(s) => Some(s),
+            State::Active(c) => Some(c.session_mut()),
+            State::Moving => None,
+        }
+    }
+
+    /// Starts a connection: takes the session back from a previous connection, encodes
+    /// `connect` into tx and returns its length (the front end writes it). Clean Start 0
+    /// resumes the session: after CONNACK with Session Present, unacknowledged PUBLISH
+    /// (DUP) and PUBREL packets are re-sent first.
+    ///
+    /// 5.0: the CONNECT announces the rx buffer as Maximum Packet Size, Receive Maximum at
+    /// most `INFLIGHT` and Topic Alias Maximum at most `ALIASES` (0 without alias storage).
+    pub fn start_connect(&mut self, now: Instant, connect: &Connect<'_>) -> Result<usize, Error> {
+        let session = match core::mem::replace(&mut self.state, State::Moving) {
+            State::Idle(s) => s,
+            State::Active(c) => c.into_session(now),
+            State::Moving => Session::new(QueuePolicy::default()),
+        };
+        #[cfg_attr(not(feature = "v5"), allow(unused_mut))]
+        let mut connect = *connect;
+        #[cfg(feature = "v5")]
+        if connect.protocol.is_v5() {
+            let p = &mut connect.properties;
+            p.maximum_packet_size = u32::try_from(self.rx.len())
+                .ok()
+                .and_then(core::num::NonZeroU32::new);
+            let cap = session::Slots::<session::InFlight>::capacity(&S::Inbound::default());
+            let cap = u16::try_from(cap).unwrap_or(u16::MAX).max(1);
+            p.receive_maximum =
+                core::num::NonZeroU16::new(p.receive_maximum.map_or(cap, |r| r.get().min(cap)));
+            let aliases =
+                session::Slots::<session::Alias<S::Bytes>>::capacity(&S::Aliases::default());
+            let aliases = u16::try_from(aliases).unwrap_or(u16::MAX);
+            let wanted = p.topic_alias_maximum.unwrap_or(aliases).min(aliases);
+            p.topic_alias_maximum = (wanted > 0).then_some(wanted);
+        }
+        let encoded = Packet::Connect(connect).encode(connect.protocol, self.tx);
+        let mut config = Config::client();
+        config.maximum_packet_size = u32::try_from(self.rx.len()).unwrap_or(u32::MAX);
+        self.rx_len = 0;
+        self.consume = 0;
+        self.skip = 0;
+        self.ready = None;
+        self.deferred = None;
+        self.version = Some(connect.protocol);
+        match encoded {
+            Ok(n) => {
+                self.state = State::Active(Connection::new_client(now, &connect, session, config));
+                Ok(n)
+            }
+            Err(e) => {
+                self.state = State::Idle(session);
+                Err(Error::Encode(e))
+            }
+        }
+    }
+
+    /// Queues a message (copied into the session storage); it is sent, in order, by the
+    /// next `poll` while the broker's window allows, and kept until acknowledged. Works
+    /// while disconnected (sent after the next CONNACK).
+    pub fn publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<(), Error> {
+        let message = Message::new(topic, payload, qos, retain).map_err(|e| match e {
+            MessageError::InvalidTopic => Error::InvalidTopic,
+            MessageError::TooLarge => Error::TooLarge,
+        })?;
+        self.publish_message(message)
+    }
+
+    /// Queues a prepared message, e.g. with 5.0 properties (Response Topic, Correlation
+    /// Data, User Properties: [`Message::set_properties_from`], Message Expiry:
+    /// [`Message::with_expiry`]). Refuses messages whose PUBLISH would not fit the tx
+    /// buffer ([`Error::TooLarge`]); a message larger than the broker's Maximum Packet Size
+    /// is reported as [`Event::Dropped`] instead of being sent.
+    pub fn publish_message(&mut self, message: Message<S::Bytes>) -> Result<(), Error> {
+        // Worst case as encoded: a packet identifier and the stored properties.
+        #[cfg(feature = "v5")]
+        let v = ProtocolVersion::V5;
+        #[cfg(not(feature = "v5"))]
+        let v = ProtocolVersion::V3_1_1;
+        let v = self.version.unwrap_or(v);
+        #[allow(unused_mut)]
+        let mut p = Publish::new(
+            message.topic(),
+            QosPid::AtLeastOnce(PacketId::MIN),
+            message.payload(),
+        );
+        #[cfg(feature = "v5")]
+        if v.is_v5() {
+            p.properties = message.publish_properties();
+            p.properties.message_expiry_interval = message.expires_at().map(|_| u32::MAX);
+        }
+        match Packet::Publish(p).encoded_len(v) {
+            Ok(n) if n <= self.tx.len() => {}
+            _ => return Err(Error::TooLarge),
+        }
+        let session = self.session_mut().ok_or(Error::NotConnected)?;
+        session.publish(message).map_err(|e| match e {
+            PublishError::Full(_) => Error::QueueFull,
+            PublishError::Dropped { .. } => Error::QueueFull,
+        })
+    }
+
+    /// Encodes a SUBSCRIBE for `filters` into tx (the front end writes it); returns its
+    /// length and packet identifier, which the [`Event::Subscribed`] carries back.
+    pub fn encode_subscribe(
+        &mut self,
+        filters: &[Subscription<'_>],
+    ) -> Result<(PacketId, usize), Error> {
+        let (v, pid) = self.reserve_pid()?;
+        let n = Packet::Subscribe(Subscribe::new(pid, filters.into())).encode(v, self.tx)?;
+        Ok((pid, n))
+    }
+
+    /// Encodes an UNSUBSCRIBE for `filters` into tx; see [`Client::encode_subscribe`].
+    pub fn encode_unsubscribe(&mut self, filters: &[&str]) -> Result<(PacketId, usize), Error> {
+        let (v, pid) = self.reserve_pid()?;
+        let n = Packet::Unsubscribe(Unsubscribe::new(pid, filters.into())).encode(v, self.tx)?;
+        Ok((pid, n))
+    }
+
+    fn reserve_pid(&mut self) -> Result<(ProtocolVersion, PacketId), Error> {
+        match &mut self.state {
+            State::Active(c) if c.is_connected() => c
+                .allocate_packet_id()
+                .map(|pid| (c.version(), pid))
+                .ok_or(Error::NoPacketId),
+            _ => Err(Error::NotConnected),
+        }
+    }
+
+    /// Ends the connection with DISCONNECT `reason` (0x00: the broker discards the Will;
+    /// 0x04 in 5.0: publish it). The front end then writes the DISCONNECT from
+    /// [`Client::next_transmit`] and closes the transport. The session is kept.
+    pub fn disconnect(&mut self, now: Instant, reason: ReasonCode) {
+        if let State::Active(c) = &mut self.state {
+            c.disconnect(now, reason);
+        }
+    }
+
+    /// The transport failed or reached end of file: the connection ends abnormally (the
+    /// broker publishes the Will); the session is kept for the next `connect`.
+    pub fn on_transport_closed(&mut self, now: Instant) {
+        if let State::Active(c) = &mut self.state {
+            c.handle_transport_closed(now);
+        }
+    }
+
+    pub(crate) fn tx_bytes(&self, n: usize) -> &[u8] {
+        self.tx.get(..n).unwrap_or_default()
+    }
+
+    /// The next packet to write, encoded in tx: `Ok(Some(bytes))`, or `Ok(None)` when there
+    /// is nothing to send.
+    pub fn next_transmit(&mut self, now: Instant) -> Result<Option<&[u8]>, Error> {
+        let State::Active(c) = &mut self.state else {
+            return Ok(None);
+        };
+        match c.poll_transmit(now, self.tx)? {
+            Some(n) => Ok(self.tx.get(..n)),
+            None => Ok(None),
+        }
+    }
+
+    /// The instant at which the engine needs [`Client::prepare`] even without input
+    /// (keep-alive: PINGREQ, or the PINGRESP deadline).
+    pub fn deadline(&self) -> Option<Instant> {
+        match &self.state {
+            State::Active(c) => c.poll_timeout(),
+            _ => None,
+        }
+    }
+
+    /// Where the next read goes (the free part of rx, or scratch space while an oversize
+    /// packet is streamed past). Never empty while a connection is active.
+    pub fn rx_space(&mut self) -> &mut [u8] {
+        self.apply_consume();
+        if self.skip > 0 {
+            let n = self.skip.min(self.rx.len());
+            return self.rx.get_mut(..n).unwrap_or_default();
+        }
+        self.rx.get_mut(self.rx_len..).unwrap_or_default()
+    }
+
+    /// `n` bytes were read into [`Client::rx_space`]; 0 means the transport reached end of
+    /// file.
+    pub fn on_read(&mut self, now: Instant, n: usize) {
+        if n == 0 {
+            self.on_transport_closed(now);
+        } else if self.skip > 0 {
+            self.skip = self.skip.saturating_sub(n);
+        } else {
+            self.rx_len = self.rx_len.saturating_add(n).min(self.rx.len());
+        }
+    }
+
+    fn apply_consume(&mut self) {
+        if self.consume > 0 {
+            let c = self.consume.min(self.rx_len);
+            self.rx.copy_within(c..self.rx_len, 0);
+            self.rx_len -= c;
+            self.consume = 0;
+        }
+    }
+
+    /// Processes everything that needs no application attention (due deadlines, acks,
+    /// PINGRESP, CONNACK, ...) and returns `true` when an event is ready for
+    /// [`Client::take_event`]. Never panics, whatever the broker sent.
+    pub fn prepare(&mut self, now: Instant) -> bool {
+        self.apply_consume();
+        if self.ready.is_some() {
+            return true;
+        }
+        let State::Active(conn) = &mut self.state else {
+            return false;
+        };
+        if let Some(e) = self.deferred.take() {
+            fail(conn, now, e);
+        }
+        if conn.poll_timeout().is_some_and(|t| t <= now) {
+            conn.handle_timeout(now);
+        }
+        loop {
+            if let Some(ev) = conn.poll_event() {
+                self.ready = Some(match ev {
+                    session::Event::Connected { session_present } => {
+                        Ready::Connected(session_present)
+                    }
+                    session::Event::Published { packet_id, reason } => {
+                        Ready::Published(packet_id, reason)
+                    }
+                    session::Event::Dropped { reason, .. } => Ready::Dropped(reason),
+                    session::Event::Closed(r) => Ready::Disconnected(r),
+                });
+                return true;
+            }
+            if conn.close_reason().is_some() || self.skip > 0 {
+                return false;
+            }
+            let Some(version) = self.version else {
+                return false;
+            };
+            let buf = self.rx.get(..self.rx_len).unwrap_or_default();
+            let (header, header_len) = match FixedHeader::parse(buf) {
+                Ok(Some(h)) => h,
+                Ok(None) => return false,
+                Err(e) => {
+                    fail(conn, now, e);
+                    continue;
+                }
+            };
+            let size = usize::try_from(header.remaining_length)
+                .unwrap_or(usize::MAX)
+                .saturating_add(header_len);
+            if size > self.rx.len() {
+                match oversize(conn, now, version, &header, header_len, size, buf) {
+                    Ok(r) => {
+                        // Everything buffered belongs to this packet; the rest of it is
+                        // streamed past.
+                        self.skip = size - self.rx_len;
+                        self.consume = self.rx_len;
+                        self.ready = r;
+                        return r.is_some();
+                    }
+                    Err(()) => continue,
+                }
+            }
+            let Some(frame) = buf.get(..size) else {
+                return false;
+            };
+            if matches!(
+                header.packet_type,
+                PacketType::Publish | PacketType::SubAck | PacketType::UnsubAck
+            ) {
+                self.ready = Some(Ready::Frame(size));
+                return true;
+            }
+            match Packet::decode(version, frame) {
+                Ok(p) => {
+                    // Errors close the connection inside the engine (reported as an event).
+                    let _ = conn.handle_packet(now, p);
+                }
+                Err(e) => fail(conn, now, e),
+            }
+            self.rx.copy_within(size..self.rx_len, 0);
+            self.rx_len -= size;
+        }
+    }
+
+    /// The event [`Client::prepare`] found, if any (it borrows the rx buffer until the
+    /// next call). A message the engine does not deliver (a re-sent QoS 2 duplicate)
+    /// yields `None`.
+    pub fn take_event(&mut self, now: Instant) -> Option<Event<'_>> {
+        let Self {
+            rx,
+            rx_len,
+            consume,
+            ready,
+            deferred,
+            version,
+            state,
+            ..
+        } = self;
+        let ev = match ready.take()? {
+            Ready::Connected(session_present) => Event::Connected { session_present },
+            Ready::Published(packet_id, reason) => Event::Published { packet_id, reason },
+            Ready::Dropped(reason) => Event::Dropped { reason },
+            Ready::Disconnected(r) => Event::Disconnected(r),
+            Ready::Oversize {
+                start,
+                end,
+                qos,
+                size,
+            } => Event::Oversize {
+                topic: rx
+                    .get(start..end)
+                    .and_then(|t| core::str::from_utf8(t).ok())
+                    .unwrap_or_default(),
+                qos,
+                size,
+            },
+            Ready::Frame(size) => {
+                *consume = size;
+                let (State::Active(conn), Some(v)) = (state, *version) else {
+                    return None;
+                };
+                let frame = rx.get(..size.min(*rx_len))?;
+                let packet = match Packet::decode(v, frame) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        *deferred = Some(e);
+                        return None;
+                    }
+                };
+                match conn.handle_packet(now, packet) {
+                    Ok(Some(Incoming::Publish { publish, .. })) => Event::Message(publish),
+                    Ok(Some(Incoming::Packet(Packet::SubAck(a)))) => Event::Subscribed {
+                        packet_id: a.packet_id,
+                        reason_codes: a.reason_codes,
+                    },
+                    Ok(Some(Incoming::Packet(Packet::UnsubAck(a)))) => Event::Unsubscribed {
+                        packet_id: a.packet_id,
+                    },
+                    _ => return None,
+                }
+            }
+        };
+        Some(ev)
+    }
+}
+
+/// A packet that does not parse: 5.0 answers DISCONNECT with its reason code; both close.
+fn fail<S: Storage>(conn: &mut Connection<ClientRole, S>, now: Instant, e: DecodeError) {
+    conn.disconnect(now, e.reason_code());
+}
+
+/// A packet larger than rx. 5.0: the broker ignored our Maximum Packet Size (DISCONNECT
+/// 0x95). 3.1.1: a PUBLISH is acknowledged from its header and reported; anything else
+/// closes the connection (`Err`). `buf` holds what is buffered of the packet. `Ok(None)`: a
+/// duplicate, acknowledged again and streamed past without an event.
+fn oversize<S: Storage>(
+    conn: &mut Connection<ClientRole, S>,
+    now: Instant,
+    version: ProtocolVersion,
+    header: &FixedHeader,
+    header_len: usize,
+    size: usize,
+    buf: &[u8],
+) -> Result<Option<Ready>, ()> {
+    if version.is_v5() || header.packet_type != PacketType::Publish {
+        conn.disconnect(now, ReasonCode::PacketTooLarge);
+        return Err(());
+    }
+    // Topic Name, then (QoS 1/2) the Packet Identifier: the rx buffer must hold them.
+    let qos = QoS::try_from((header.flags >> 1) & 0b11).unwrap_or(QoS::AtMostOnce);
+    let head = buf.get(header_len..).unwrap_or_default();
+    let parsed = (|| {
+        let [a, b, rest @ ..] = head else {
+            return None;
+        };
+        let tlen = usize::from(u16::from_be_bytes([*a, *b]));
+        let topic = core::str::from_utf8(rest.get(..tlen)?).ok()?;
+        let qos_pid = match qos {
+            QoS::AtMostOnce => QosPid::AtMostOnce,
+            _ => {
+                let [x, y] = *rest.get(tlen..tlen + 2)? else {
+                    return None;
+                };
+                let pid = PacketId::new(u16::from_be_bytes([x, y]))?;
+                if qos == QoS::AtLeastOnce {
+                    QosPid::AtLeastOnce(pid)
+                } else {
+                    QosPid::ExactlyOnce(pid)
+                }
+            }
+        };
+        Some((topic, qos_pid))
+    })();
+    let Some((topic, qos_pid)) = parsed else {
+        // The topic alone does not fit rx: the packet cannot even be acknowledged.
+        conn.disconnect(now, ReasonCode::PacketTooLarge);
+        return Err(());
+    };
+    // The engine sees the PUBLISH without its body: it records the flow and queues the
+    // PUBACK / PUBREC exactly as for a delivered message (duplicates are not reported).
+    let mut p = Publish::new(topic, qos_pid, &[]);
+    p.dup = header.flags & 0b1000 != 0;
+    p.retain = header.flags & 1 != 0;
+    let start = header_len + 2;
+    let end = start + topic.len();
+    match conn.handle_packet(now, Packet::Publish(p)) {
+        Ok(Some(_)) => Ok(Some(Ready::Oversize {
+            start,
+            end,
+            qos,
+            size,
+        })),
+        // A duplicate: acknowledged again, not reported again; streamed past all the same.
+        Ok(None) => Ok(None),
+        Err(_) => Err(()),
+    }
+}
