@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use tern_core::codec::{
     ConnAck, Connect, DecodeError, Decoded, Disconnect, FrameReader, Packet, ProtocolVersion,
-    ReasonCode,
+    ReasonCode, peek_connect_version,
 };
 use tokio::time::{Instant, sleep_until, timeout};
 use tracing::debug;
@@ -266,7 +266,7 @@ impl<T: Transport> Connection<T> {
                     // The CONNECT did not decode; answer in the form of the version it
                     // announced, 3.1.1 when that is unknown (as [MQTT-3.1.2-2] asks for an
                     // unsupported level).
-                    let version = connect_version_hint(frame).unwrap_or(ProtocolVersion::V3_1_1);
+                    let version = peek_connect_version(frame).unwrap_or(ProtocolVersion::V3_1_1);
                     write_connack(out, version, reason);
                 }
             }
@@ -329,29 +329,14 @@ fn encode_into(out: &mut Vec<u8>, packet: &Packet<'_>, version: ProtocolVersion)
     }
 }
 
-/// The protocol version a (possibly malformed, possibly partial) CONNECT frame announces:
-/// fixed header, Remaining Length, Protocol Name, Protocol Level.
-// TODO(core): this peeks at wire layout in the shell; it belongs in `tern_core::codec`
-// (e.g. `DecodeError` carrying the announced version, or `Connect::peek_version`).
-fn connect_version_hint(frame: &[u8]) -> Option<ProtocolVersion> {
-    let (&first, rest) = frame.split_first()?;
-    if first >> 4 != 1 {
-        return None;
-    }
-    let vbi_len = rest.iter().take(4).position(|b| b & 0x80 == 0)? + 1;
-    let body = rest.get(vbi_len..)?;
-    let name_len = usize::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
-    let name = body.get(2..2 + name_len)?;
-    let level = *body.get(2 + name_len)?;
-    ProtocolVersion::from_name_level(name, level)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn version_hint() {
+        // The broker answers a broken CONNECT in the version `peek_connect_version` reads.
+        let connect_version_hint = peek_connect_version;
         let v311 = [0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60];
         assert_eq!(connect_version_hint(&v311), Some(ProtocolVersion::V3_1_1));
         let v5 = [0x10, 0x80, 0x01, 0, 4, b'M', b'Q', b'T', b'T', 5];

@@ -54,6 +54,43 @@ const WILL_RETAIN: u8 = 0b0010_0000;
 const PASSWORD: u8 = 0b0100_0000;
 const USERNAME: u8 = 0b1000_0000;
 
+/// The protocol version a CONNECT frame announces, read from its first bytes only: fixed
+/// header, Remaining Length, Protocol Name and Protocol Level.
+///
+/// For answering a CONNECT that failed to decode ([`Packet::decode`](super::Packet::decode),
+/// [`FrameReader::decode`](super::FrameReader::decode)) with a CONNACK in the form the client
+/// expects: a 5.0 reason code or a 3.1.1 return code. Nothing after the Protocol Level is
+/// looked at, and the fixed header flags and the Remaining Length value are not checked, so
+/// `frame` may be malformed or truncated after the level byte.
+///
+/// Returns `None` if the first byte is not a CONNECT, the bytes end before the Protocol Level,
+/// the Remaining Length is longer than four bytes, or the name/level pair is not a version
+/// this build supports (see [`ProtocolVersion::from_name_level`]). Never panics.
+///
+/// ```
+/// # #[cfg(all(feature = "v3", feature = "v5"))] {
+/// use tern_core::codec::{ProtocolVersion, peek_connect_version};
+///
+/// let frame = [0x10, 0x0A, 0, 4, b'M', b'Q', b'T', b'T', 5, 0xFF /* bad flags */];
+/// assert_eq!(peek_connect_version(&frame), Some(ProtocolVersion::V5));
+/// assert_eq!(peek_connect_version(&frame[..8]), None);
+/// # }
+/// ```
+pub fn peek_connect_version(frame: &[u8]) -> Option<ProtocolVersion> {
+    let (&first, rest) = frame.split_first()?;
+    if first >> 4 != super::PacketType::Connect as u8 {
+        return None;
+    }
+    let used = match super::wire::parse_vbi(rest).ok()? {
+        super::wire::Vbi::Done(_, used) => used,
+        super::wire::Vbi::Incomplete => return None,
+    };
+    let mut r = Reader::new(rest.get(used..)?, false);
+    let name = r.binary().ok()?;
+    let level = r.u8().ok()?;
+    ProtocolVersion::from_name_level(name, level)
+}
+
 /// Decodes a CONNECT body; the version comes from the packet.
 pub(crate) fn decode(body: &[u8]) -> Result<Connect<'_>, DecodeError> {
     // Protocol name and level first: until they are known the rest cannot be interpreted.

@@ -81,7 +81,7 @@ use core::num::NonZeroU16;
 #[cfg(feature = "v5")]
 pub use ack::Auth;
 pub use ack::{ConnAck, Disconnect, PubAck, PubComp, PubRec, PubRel, PubResponse};
-pub use connect::{Connect, Will};
+pub use connect::{Connect, Will, peek_connect_version};
 pub use error::{DecodeError, EncodeError, Malformed, ProtocolViolation};
 pub use frame::{Decoded, FrameReader};
 pub use list::{
@@ -93,7 +93,7 @@ pub use properties::{
     PayloadFormat, PubResponseProperties, PublishProperties, SubscribeProperties, SubscriptionIds,
     SubscriptionIdsIter, UnsubscribeProperties, UserProperties, UserPropertiesIter, WillProperties,
 };
-pub use publish::Publish;
+pub use publish::{Publish, PublishHeader};
 pub use reason::ReasonCode;
 pub use subscribe::{SubAck, Subscribe, Subscription, UnsubAck, Unsubscribe};
 
@@ -564,6 +564,36 @@ impl<'a> Packet<'a> {
     /// subscription options.
     pub fn encode(&self, version: ProtocolVersion, out: &mut [u8]) -> Result<usize, EncodeError> {
         let (total, body, blocks) = self.lengths(version)?;
+        self.write_all(version, out, total, body, blocks)
+    }
+
+    /// [`Packet::encode`] for a peer that accepts packets of at most `max` bytes, with one
+    /// counting pass: a larger packet gives [`EncodeError::PacketTooLarge`] (checked before
+    /// the size of `out`, so [`EncodeError::InsufficientSize`] always means the packet is
+    /// sendable). Nothing is written on error.
+    #[cfg_attr(not(any(feature = "v3", feature = "v5")), allow(dead_code))]
+    pub(crate) fn encode_limited(
+        &self,
+        version: ProtocolVersion,
+        out: &mut [u8],
+        max: usize,
+    ) -> Result<usize, EncodeError> {
+        let (total, body, blocks) = self.lengths(version)?;
+        if total > max {
+            return Err(EncodeError::PacketTooLarge { size: total });
+        }
+        self.write_all(version, out, total, body, blocks)
+    }
+
+    /// The writing pass, after [`Packet::lengths`] gave `total`, `body` and `blocks`.
+    fn write_all(
+        &self,
+        version: ProtocolVersion,
+        out: &mut [u8],
+        total: usize,
+        body: u32,
+        blocks: BlockLens,
+    ) -> Result<usize, EncodeError> {
         if out.len() < total {
             return Err(EncodeError::InsufficientSize { required: total });
         }

@@ -4,8 +4,8 @@
 use super::properties::PublishProperties;
 use super::wire::{Reader, Writer};
 use super::{
-    DecodeError, EncodeError, Malformed, ProtocolVersion, ProtocolViolation, QoS, QosPid,
-    read_packet_id,
+    DecodeError, EncodeError, Malformed, Packet, PacketId, PacketType, ProtocolVersion,
+    ProtocolViolation, QoS, QosPid, read_packet_id,
 };
 use crate::topic::{TopicError, TopicName};
 
@@ -94,7 +94,84 @@ impl<'a> Publish<'a> {
         })
     }
 
+    /// The length of the header [`Publish::encode_header`] writes: the whole packet as
+    /// [`Packet::encode`] would write it, minus the payload. Validates every field.
+    pub fn header_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        let (total, _, _) = Packet::Publish(*self).lengths(version)?;
+        Ok(total.saturating_sub(self.payload.len()))
+    }
+
+    /// Writes everything of this PUBLISH except the payload into `out`: the fixed header
+    /// (whose Remaining Length counts the payload), the Topic Name, the Packet Identifier and
+    /// the 5.0 properties. `header ++ payload` is byte for byte what
+    /// [`Packet::encode`] writes for `Packet::Publish(*self)`.
+    ///
+    /// This is for encode-once fan-out: serialize a message once, share the payload, and
+    /// patch the per-recipient fields through the returned [`PublishHeader`]
+    /// ([`PublishHeader::set_packet_id`], [`PublishHeader::set_dup`],
+    /// [`PublishHeader::set_retain`]). Changing the QoS (and so the presence of the Packet
+    /// Identifier), the topic or a property changes the length: encode again for those.
+    ///
+    /// Validation is the same as [`Packet::encode`], done before the first byte is written;
+    /// a short `out` gives [`EncodeError::InsufficientSize`] with the header length.
+    ///
+    /// ```
+    /// # #[cfg(feature = "v3")] {
+    /// use tern_core::codec::{Packet, ProtocolVersion, Publish, QosPid};
+    /// use core::num::NonZeroU16;
+    ///
+    /// let pid = |n| NonZeroU16::new(n).unwrap();
+    /// let publish = Publish::new("a/b", QosPid::AtLeastOnce(pid(1)), b"hi");
+    /// let v = ProtocolVersion::V3_1_1;
+    /// let mut header = [0u8; 16];
+    /// let h = publish.encode_header(v, &mut header).unwrap();
+    /// assert_eq!(&header[..h.len], &[0x32, 9, 0, 3, b'a', b'/', b'b', 0, 1]);
+    ///
+    /// // Per subscriber: patch the packet identifier and RETAIN, then send header + payload.
+    /// h.set_packet_id(&mut header, pid(7)).unwrap();
+    /// h.set_retain(&mut header, true).unwrap();
+    /// let mut expected = publish;
+    /// expected.qos_pid = QosPid::AtLeastOnce(pid(7));
+    /// expected.retain = true;
+    /// let mut full = [0u8; 16];
+    /// let n = Packet::Publish(expected).encode(v, &mut full).unwrap();
+    /// assert_eq!([&header[..h.len], publish.payload].concat(), &full[..n]);
+    /// # }
+    /// ```
+    pub fn encode_header(
+        &self,
+        version: ProtocolVersion,
+        out: &mut [u8],
+    ) -> Result<PublishHeader, EncodeError> {
+        let (total, body, blocks) = Packet::Publish(*self).lengths(version)?;
+        let len = total.saturating_sub(self.payload.len());
+        let out = out
+            .get_mut(..len)
+            .ok_or(EncodeError::InsufficientSize { required: len })?;
+        let mut w = Writer::with_blocks(out, blocks);
+        w.u8(((PacketType::Publish as u8) << 4) | self.flags())?;
+        w.vbi(body)?;
+        let packet_id_offset = self.write_head(version, &mut w)?;
+        debug_assert_eq!(w.position(), len);
+        Ok(PublishHeader {
+            len,
+            packet_id_offset,
+            flags_offset: 0,
+        })
+    }
+
     pub(crate) fn write(&self, v: ProtocolVersion, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+        self.write_head(v, w)?;
+        w.bytes(self.payload)
+    }
+
+    /// Writes the variable header (everything but the payload); returns the writer position
+    /// of the Packet Identifier, if there is one.
+    fn write_head(
+        &self,
+        v: ProtocolVersion,
+        w: &mut Writer<'_>,
+    ) -> Result<Option<usize>, EncodeError> {
         let v5 = v.is_v5();
         if self.dup && self.qos_pid == QosPid::AtMostOnce {
             return Err(EncodeError::InvalidValue);
@@ -109,13 +186,88 @@ impl<'a> Publish<'a> {
             TopicName::new(self.topic).map_err(|_| EncodeError::InvalidTopicName)?;
         }
         w.binary(self.topic.as_bytes())?;
+        let mut packet_id_offset = None;
         if let Some(id) = self.qos_pid.packet_id() {
+            packet_id_offset = Some(w.position());
             w.u16(id.get())?;
         }
         #[cfg(feature = "v5")]
         if v5 {
             self.properties.write(w)?;
         }
-        w.bytes(self.payload)
+        Ok(packet_id_offset)
+    }
+}
+
+/// Where the per-recipient fields sit in a PUBLISH header written by
+/// [`Publish::encode_header`], so they can be patched without encoding again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PublishHeader {
+    /// Length of the header in bytes; the payload follows it.
+    pub len: usize,
+    /// Offset of the two-byte big-endian Packet Identifier; `None` for QoS 0.
+    pub packet_id_offset: Option<usize>,
+    /// Offset of the first byte (packet type and the DUP, QoS, RETAIN flags): always 0.
+    pub flags_offset: usize,
+}
+
+impl PublishHeader {
+    const DUP: u8 = 0b1000;
+    const QOS: u8 = 0b0110;
+    const RETAIN: u8 = 0b0001;
+
+    /// Writes `id` as the Packet Identifier of `header` (the bytes this header describes).
+    ///
+    /// Fails with [`EncodeError::InvalidValue`] for a QoS 0 header, which has no Packet
+    /// Identifier, or with [`EncodeError::InsufficientSize`] if `header` is shorter than
+    /// [`PublishHeader::len`].
+    pub fn set_packet_id(&self, header: &mut [u8], id: PacketId) -> Result<(), EncodeError> {
+        let at = self.packet_id_offset.ok_or(EncodeError::InvalidValue)?;
+        let dst = header
+            .get_mut(..self.len)
+            .and_then(|h| h.get_mut(at..at.saturating_add(2)))
+            .ok_or(EncodeError::InsufficientSize { required: self.len })?;
+        dst.copy_from_slice(&id.get().to_be_bytes());
+        Ok(())
+    }
+
+    /// Sets or clears the DUP flag of `header`.
+    ///
+    /// Fails with [`EncodeError::InvalidValue`] when setting DUP on a QoS 0 header
+    /// (3.1.1 [MQTT-3.3.1-2], 5.0 [MQTT-3.3.1-2]), or with
+    /// [`EncodeError::InsufficientSize`] if `header` is shorter than [`PublishHeader::len`].
+    pub fn set_dup(&self, header: &mut [u8], dup: bool) -> Result<(), EncodeError> {
+        let first = self.first_byte(header)?;
+        if dup && *first & Self::QOS == 0 {
+            return Err(EncodeError::InvalidValue);
+        }
+        Self::set_bit(first, Self::DUP, dup);
+        Ok(())
+    }
+
+    /// Sets or clears the RETAIN flag of `header`.
+    ///
+    /// Fails with [`EncodeError::InsufficientSize`] if `header` is shorter than
+    /// [`PublishHeader::len`].
+    pub fn set_retain(&self, header: &mut [u8], retain: bool) -> Result<(), EncodeError> {
+        let first = self.first_byte(header)?;
+        Self::set_bit(first, Self::RETAIN, retain);
+        Ok(())
+    }
+
+    fn first_byte<'h>(&self, header: &'h mut [u8]) -> Result<&'h mut u8, EncodeError> {
+        header
+            .get_mut(..self.len)
+            .and_then(|h| h.get_mut(self.flags_offset))
+            .ok_or(EncodeError::InsufficientSize { required: self.len })
+    }
+
+    fn set_bit(byte: &mut u8, bit: u8, on: bool) {
+        if on {
+            *byte |= bit;
+        } else {
+            *byte &= !bit;
+        }
     }
 }

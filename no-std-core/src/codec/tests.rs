@@ -420,6 +420,8 @@ fn lists_compare_by_items() {
 
 #[cfg(any(feature = "v3", feature = "v5"))]
 mod frames;
+mod peek;
+mod publish_header;
 #[cfg(feature = "v3")]
 mod v3;
 #[cfg(feature = "v5")]

@@ -119,10 +119,10 @@ pub(crate) enum AliasUse {
 
 impl<B: OwnedBytes, A: Slots<Alias<B>>> OutboundAliases<B, A> {
     /// Decides how to send `topic` when the peer accepts `max` aliases.
-    pub(crate) fn plan(&self, max: u16, topic: &str) -> AliasUse {
+    pub(crate) fn plan(&self, max: u16, topic: &[u8]) -> AliasUse {
         if let Some(a) = self
             .map
-            .position(|a| a.topic.as_ref() == topic.as_bytes())
+            .position(|a| a.topic.as_ref() == topic)
             .and_then(|i| self.map.get(i))
         {
             return AliasUse::Reuse(a.alias);
@@ -137,8 +137,8 @@ impl<B: OwnedBytes, A: Slots<Alias<B>>> OutboundAliases<B, A> {
     }
 
     /// Records an assignment after the PUBLISH carrying it was encoded.
-    pub(crate) fn commit(&mut self, alias: NonZeroU16, topic: &str) {
-        if let Some(topic) = B::from_slice(topic.as_bytes()) {
+    pub(crate) fn commit(&mut self, alias: NonZeroU16, topic: &[u8]) {
+        if let Some(topic) = B::from_slice(topic) {
             // Failure only means the alias is not reused.
             let _ = self.map.push_back(Alias { alias, topic });
         }
@@ -173,14 +173,14 @@ mod tests {
     #[test]
     fn outbound_assigns_up_to_peer_maximum() {
         let mut m = OutboundAliases::<B, A>::default();
-        assert_eq!(m.plan(0, "a"), AliasUse::None);
-        assert_eq!(m.plan(1, "a"), AliasUse::Assign(nz(1)));
-        m.commit(nz(1), "a");
-        assert_eq!(m.plan(1, "a"), AliasUse::Reuse(nz(1)));
-        assert_eq!(m.plan(1, "b"), AliasUse::None);
-        assert_eq!(m.plan(5, "b"), AliasUse::Assign(nz(2)));
-        m.commit(nz(2), "b");
+        assert_eq!(m.plan(0, b"a"), AliasUse::None);
+        assert_eq!(m.plan(1, b"a"), AliasUse::Assign(nz(1)));
+        m.commit(nz(1), b"a");
+        assert_eq!(m.plan(1, b"a"), AliasUse::Reuse(nz(1)));
+        assert_eq!(m.plan(1, b"b"), AliasUse::None);
+        assert_eq!(m.plan(5, b"b"), AliasUse::Assign(nz(2)));
+        m.commit(nz(2), b"b");
         // Storage capacity (2) reached.
-        assert_eq!(m.plan(5, "c"), AliasUse::None);
+        assert_eq!(m.plan(5, b"c"), AliasUse::None);
     }
 }

@@ -955,7 +955,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
         if let AliasUse::Assign(a) = alias
             && let Some(m) = self.session.outbound.get(i).and_then(|e| e.message())
         {
-            self.aliases_out.commit(a, m.topic());
+            self.aliases_out.commit(a, m.topic_bytes());
         }
     }
 
@@ -1012,7 +1012,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
                         return Ok(None);
                     };
                     if let AliasUse::Assign(a) = alias {
-                        self.aliases_out.commit(a, msg.topic());
+                        self.aliases_out.commit(a, msg.topic_bytes());
                     }
                     if let Some(pid) = qos_pid.packet_id() {
                         self.session.pids = pids;
@@ -1051,7 +1051,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
         if self.version.is_v5() {
             alias = self
                 .aliases_out
-                .plan(self.limits.peer_alias_max, msg.topic());
+                .plan(self.limits.peer_alias_max, p.topic.as_bytes());
             match alias {
                 AliasUse::None => {}
                 AliasUse::Assign(a) => p.properties.topic_alias = Some(a),
@@ -1061,26 +1061,27 @@ impl<R: Role, S: Storage> Connection<R, S> {
                 }
             }
         }
-        let fits = |p: &Publish<'_>| {
+        // 5.0 [MQTT-3.1.2-24]: never send a packet larger than the peer's maximum. One
+        // counting pass checks the limit and sizes the write.
+        let max = usize::try_from(self.limits.peer_max_packet).unwrap_or(usize::MAX);
+        let encode = |p: &Publish<'_>, out: &mut [u8]| {
             Packet::Publish(*p)
-                .encoded_len(self.version)
-                .ok()
-                .and_then(|l| u32::try_from(l).ok())
-                // 5.0 [MQTT-3.1.2-24]: never send a packet larger than the peer's maximum.
-                .is_some_and(|l| l <= self.limits.peer_max_packet)
+                .encode_limited(self.version, out, max)
+                .map_err(|e| match e {
+                    // The packet is sendable; the caller's buffer is short: grow and retry.
+                    EncodeError::InsufficientSize { .. } => Send::Encode(e),
+                    // Over the peer's limit, or not encodable at all: drop it.
+                    _ => Send::TooLarge,
+                })
         };
+        let result = encode(&p, out);
         #[cfg(feature = "v5")]
-        if matches!(alias, AliasUse::Assign(_)) && !fits(&p) {
+        if matches!(alias, AliasUse::Assign(_)) && matches!(result, Err(Send::TooLarge)) {
             // Assigning an alias costs 3 bytes: send without one rather than not at all.
             p.properties.topic_alias = None;
-            alias = AliasUse::None;
+            return encode(&p, out).map(|n| (n, AliasUse::None));
         }
-        if !fits(&p) {
-            return Err(Send::TooLarge);
-        }
-        let packet = Packet::Publish(p);
-        let n = self.encode(&packet, out).map_err(Send::Encode)?;
-        Ok((n, alias))
+        result.map(|n| (n, alias))
     }
 }
 

@@ -282,6 +282,12 @@ impl<B: OwnedBytes> Message<B> {
         core::str::from_utf8(self.topic.as_ref()).unwrap_or_default()
     }
 
+    /// The topic name as stored bytes (valid UTF-8 for a message built by this module);
+    /// for byte comparisons that need no `str`.
+    pub(crate) fn topic_bytes(&self) -> &[u8] {
+        self.topic.as_ref()
+    }
+
     /// The payload.
     pub fn payload(&self) -> &[u8] {
         self.payload.as_ref()
@@ -346,6 +352,8 @@ impl<B: OwnedBytes> Message<B> {
     }
 
     /// The PUBLISH for this message: full topic, no alias, remaining lifetime at `now`.
+    /// The topic is converted to `str` once here; callers on the send path use `topic` of
+    /// the result rather than calling [`Message::topic`] again.
     pub(crate) fn to_publish(
         &self,
         now: Instant,

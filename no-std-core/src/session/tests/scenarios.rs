@@ -602,6 +602,85 @@ fn packet_too_large_for_peer_is_dropped_and_reported_mqtt_3_1_2_24_mqtt_3_1_2_25
     assert_eq!(p.server().session().inflight_len(), 0);
 }
 
+/// One counting pass checks the peer's Maximum Packet Size before the buffer size: an
+/// oversized message is dropped even into a tiny buffer, and `InsufficientSize` (nothing
+/// changed) is only reported for a sendable packet.
+#[cfg(feature = "v5")]
+#[test]
+fn peer_limit_checked_before_buffer_size_and_short_buffer_changes_nothing() {
+    let mut p = Pair::new();
+    p.client_max_packet = 64;
+    p.connect(false);
+    p.drive();
+    let now = p.now;
+    p.server()
+        .publish(msg("t", &[1; 100], QoS::AtLeastOnce))
+        .unwrap();
+    p.server()
+        .publish(msg("t", &[2; 10], QoS::AtLeastOnce))
+        .unwrap();
+    let mut tiny = [0u8; 4];
+    let required = match p.server().poll_transmit(now, &mut tiny) {
+        Err(crate::codec::EncodeError::InsufficientSize { required }) => required,
+        other => panic!("{other:?}"),
+    };
+    assert!(required <= 64);
+    let mut dropped = Vec::new();
+    while let Some(e) = p.server().poll_event() {
+        dropped.push(e);
+    }
+    assert!(dropped.iter().any(|e| matches!(
+        e,
+        Event::Dropped { reason: DropReason::TooLarge, message } if message.payload() == [1; 100]
+    )));
+    // Nothing changed: the same answer again, then the packet with a buffer of that size.
+    assert_eq!(
+        p.server().poll_transmit(now, &mut tiny),
+        Err(crate::codec::EncodeError::InsufficientSize { required })
+    );
+    assert_eq!(p.server().session().inflight_len(), 0);
+    let mut buf = vec![0u8; required];
+    assert_eq!(p.server().poll_transmit(now, &mut buf), Ok(Some(required)));
+    match Packet::decode(p.version, &buf) {
+        Ok(Packet::Publish(publish)) => {
+            assert_eq!(publish.payload, [2; 10]);
+            assert_eq!(publish.topic, "t");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.server().session().inflight_len(), 1);
+}
+
+/// An alias assignment that would push the PUBLISH over the peer's limit is left out.
+#[cfg(feature = "v5")]
+#[test]
+fn alias_left_out_when_it_would_exceed_the_peer_limit() {
+    // QoS 1 "t" with 8 bytes: 2 + (2 + 1) + 2 + 1 + 8 = 16 bytes; a Topic Alias adds 3.
+    for (limit, alias) in [(16, None), (19, core::num::NonZeroU16::new(1))] {
+        let mut p = Pair::new();
+        p.client_config.topic_alias_maximum = 4;
+        p.client_max_packet = limit;
+        p.connect(false);
+        p.drive();
+        let now = p.now;
+        p.server()
+            .publish(msg("t", &[3; 8], QoS::AtLeastOnce))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let n = p.server().poll_transmit(now, &mut buf).unwrap().unwrap();
+        match Packet::decode(p.version, &buf[..n]) {
+            Ok(Packet::Publish(publish)) => {
+                assert_eq!(
+                    (publish.topic, publish.properties.topic_alias),
+                    ("t", alias)
+                );
+                assert_eq!(n, limit as usize);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
 #[cfg(feature = "v5")]
 #[test]
 fn message_expiry_drops_queued_copies_and_forwards_remaining_lifetime_mqtt_3_3_2_6() {
