@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 THUMB_TARGETS=(thumbv7em-none-eabihf thumbv6m-none-eabi)
 CARGO_HACK_VERSION=0.6.46
 STEPS=("$@")
-[ ${#STEPS[@]} -eq 0 ] && STEPS=(install fmt clippy test features embedded docs fuzz-replay benches)
+[ ${#STEPS[@]} -eq 0 ] && STEPS=(install fmt clippy test features embedded docs benches)
 
 log() { printf '\n\033[1m==> %s\033[0m (t=%ss)\n' "$*" "$SECONDS"; }
 want() { local s; for s in "${STEPS[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
@@ -67,6 +67,8 @@ if want clippy; then
 fi
 
 if want test; then
+    # Includes the stable replay of both fuzz seed corpora (no-std-core/tests/fuzz_replay.rs,
+    # session::tests::fuzz_replay).
     log "cargo test --workspace"
     cargo test --locked --workspace
 fi
@@ -101,11 +103,6 @@ if want docs; then
     log "cargo doc (warnings are errors)"
     RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps
     RUSTDOCFLAGS="-D warnings" cargo doc --locked -p tern-core --no-deps --no-default-features --features v3
-fi
-
-if want fuzz-replay; then
-    log "fuzz corpus replay (stable)"
-    cargo test --locked -p tern-core --features std --test fuzz_replay
 fi
 
 if want benches; then
