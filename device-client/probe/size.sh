@@ -7,7 +7,8 @@
 # (opt-level z, lto, codegen-units 1, panic abort) for thumbv7em-none-eabihf, prints
 # .text/.rodata/.data/.bss (arm-none-eabi-size, Debian package binutils-arm-none-eabi) and
 # the flash difference (.text + .rodata + .data) over the empty firmware, and fails when a
-# variant exceeds the number recorded in sizes.txt by more than 10%.
+# variant exceeds the number recorded in sizes.txt by more than 10%, or when `arm-none-eabi-nm`
+# finds server-only symbols of the engine in it.
 #
 #   device-client/probe/size.sh            # measure and check
 #   device-client/probe/size.sh --record   # rewrite sizes.txt with the measured numbers
@@ -44,6 +45,16 @@ for v in "${variants[@]}"; do
     read -r text rodata data bss < <(arm-none-eabi-size -A "$elf" | awk '
         $1==".text"{t=$2} $1==".rodata"{r=$2} $1==".data"{d=$2} $1==".bss"{b=$2}
         END{print t+0, r+0, d+0, b+0}')
+    # Firmware must not link server-only paths of the shared engine (the role is a type
+    # parameter so that it cannot): no Server role, no server session state (will timers,
+    # expiry), no broker data structures.
+    server_syms=$(arm-none-eabi-nm -C "$elf" |
+        grep -E 'session::role::Server|ServerState|tern_core::session::will::|tern_core::index::|tern_core::retain::' || true)
+    if [[ -n "$server_syms" ]]; then
+        echo "FAIL: $name links server-only code:" >&2
+        echo "$server_syms" | head -20 >&2
+        exit 1
+    fi
     flash[$name]=$((text + rodata + data))
     delta=$((flash[$name] - ${flash[empty]:-${flash[$name]}}))
     printf '%-18s %8d %8d %8d %8d %8d %10d\n' "$name" "$text" "$rodata" "$data" "$bss" "${flash[$name]}" "$delta"
