@@ -585,43 +585,26 @@ fn oversize<S: Storage>(
         conn.disconnect(now, ReasonCode::PacketTooLarge);
         return Err(());
     }
-    // Topic Name, then (QoS 1/2) the Packet Identifier: the rx buffer must hold them.
-    let qos = QoS::try_from((header.flags >> 1) & 0b11).unwrap_or(QoS::AtMostOnce);
-    let head = buf.get(header_len..).unwrap_or_default();
-    let parsed = (|| {
-        let [a, b, rest @ ..] = head else {
-            return None;
-        };
-        let tlen = usize::from(u16::from_be_bytes([*a, *b]));
-        let topic = core::str::from_utf8(rest.get(..tlen)?).ok()?;
-        let qos_pid = match qos {
-            QoS::AtMostOnce => QosPid::AtMostOnce,
-            _ => {
-                let [x, y] = *rest.get(tlen..tlen + 2)? else {
-                    return None;
-                };
-                let pid = PacketId::new(u16::from_be_bytes([x, y]))?;
-                if qos == QoS::AtLeastOnce {
-                    QosPid::AtLeastOnce(pid)
-                } else {
-                    QosPid::ExactlyOnce(pid)
-                }
-            }
-        };
-        Some((topic, qos_pid))
-    })();
-    let Some((topic, qos_pid)) = parsed else {
-        // The topic alone does not fit rx: the packet cannot even be acknowledged.
-        conn.disconnect(now, ReasonCode::PacketTooLarge);
-        return Err(());
+    // The head (topic, packet identifier), decoded and checked by the core exactly as a
+    // whole PUBLISH would be; the rx buffer must hold it.
+    let p = match Publish::decode_head(version, buf) {
+        Ok(Some((p, _))) => p,
+        Ok(None) => {
+            // The head alone does not fit rx: the packet cannot even be acknowledged.
+            conn.disconnect(now, ReasonCode::PacketTooLarge);
+            return Err(());
+        }
+        Err(e) => {
+            fail(conn, now, e);
+            return Err(());
+        }
     };
+    let qos = p.qos_pid.qos();
+    // The topic follows the fixed header and its own 2-byte length.
+    let start = header_len + 2;
+    let end = start + p.topic.len();
     // The engine sees the PUBLISH without its body: it records the flow and queues the
     // PUBACK / PUBREC exactly as for a delivered message (duplicates are not reported).
-    let mut p = Publish::new(topic, qos_pid, &[]);
-    p.dup = header.flags & 0b1000 != 0;
-    p.retain = header.flags & 1 != 0;
-    let start = header_len + 2;
-    let end = start + topic.len();
     match conn.handle_packet(now, Packet::Publish(p)) {
         Ok(Some(_)) => Ok(Some(Ready::Oversize {
             start,

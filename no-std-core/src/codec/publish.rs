@@ -4,8 +4,8 @@
 use super::properties::PublishProperties;
 use super::wire::{Reader, Writer};
 use super::{
-    DecodeError, EncodeError, Malformed, Packet, PacketId, PacketType, ProtocolVersion,
-    ProtocolViolation, QoS, QosPid, read_packet_id,
+    DecodeError, EncodeError, FixedHeader, Malformed, Packet, PacketId, PacketType,
+    ProtocolVersion, ProtocolViolation, QoS, QosPid, read_packet_id,
 };
 use crate::topic::{TopicError, TopicName};
 
@@ -48,6 +48,45 @@ impl<'a> Publish<'a> {
 
     #[inline]
     pub(crate) fn decode(v5: bool, flags: u8, r: &mut Reader<'a>) -> Result<Self, DecodeError> {
+        let mut publish = Self::decode_fields(v5, flags, r)?;
+        publish.payload = r.take(r.remaining())?;
+        Ok(publish)
+    }
+
+    /// Decodes the head of a PUBLISH (fixed header, topic, packet identifier, 5.0
+    /// properties: everything but the payload) from the first bytes of its frame, with the
+    /// same checks as [`Packet::decode`](super::Packet::decode).
+    ///
+    /// For a receiver that cannot buffer the whole packet, e.g. a 3.1.1 device client that
+    /// acknowledges an oversize message from its head and streams past the body. Returns the
+    /// PUBLISH with an empty payload and the length of the head, or `Ok(None)` when `prefix`
+    /// ends before the head does. `prefix` must start with a PUBLISH fixed header.
+    pub fn decode_head(
+        version: ProtocolVersion,
+        prefix: &'a [u8],
+    ) -> Result<Option<(Self, usize)>, DecodeError> {
+        let Some((header, header_len)) = FixedHeader::parse(prefix)? else {
+            return Ok(None);
+        };
+        if header.packet_type != PacketType::Publish {
+            return Err(Malformed::InvalidPacketType(header.packet_type as u8).into());
+        }
+        let body_len = usize::try_from(header.remaining_length).unwrap_or(usize::MAX);
+        let rest = prefix.get(header_len..).unwrap_or_default();
+        let complete = rest.len() >= body_len;
+        let body = rest.get(..body_len).unwrap_or(rest);
+        let mut r = Reader::new(body, version.is_v5());
+        match Self::decode_fields(version.is_v5(), header.flags, &mut r) {
+            Ok(publish) => Ok(Some((publish, header_len + (body.len() - r.remaining())))),
+            // The head runs past what is buffered: not an error yet.
+            Err(DecodeError::Malformed(Malformed::UnexpectedEnd)) if !complete => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Everything before the payload; the payload is left empty.
+    #[inline]
+    fn decode_fields(v5: bool, flags: u8, r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         // FixedHeader::parse already rejected QoS 3 [MQTT-3.3.1-4] and DUP on QoS 0
         // [MQTT-3.3.1-2].
         let dup = flags & 0b1000 != 0;
@@ -82,13 +121,12 @@ impl<'a> Publish<'a> {
             // 5.0: an empty topic name is a Protocol Error without a Topic Alias.
             return Err(ProtocolViolation::EmptyTopicWithoutAlias.into());
         }
-        let payload = r.take(r.remaining())?;
         Ok(Self {
             dup,
             qos_pid,
             retain,
             topic,
-            payload,
+            payload: &[],
             #[cfg(feature = "v5")]
             properties,
         })

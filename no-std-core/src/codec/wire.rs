@@ -64,7 +64,6 @@ impl<'a> Reader<'a> {
         self.buf.is_empty()
     }
 
-    #[cfg_attr(not(feature = "v5"), allow(dead_code))]
     pub(crate) fn remaining(&self) -> usize {
         self.buf.len()
     }

@@ -254,3 +254,64 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn decode_head_of_every_prefix() {
+    let big = vec![0x5Au8; 20_000];
+    for v in versions() {
+        for n in [0usize, 64, big.len()] {
+            for p in publishes("sensors/room-1/temperature", &big[..n]) {
+                if !v.is_v5() && p.topic.is_empty() {
+                    continue;
+                }
+                let wire = full(&p, v);
+                let Ok(Packet::Publish(whole)) = Packet::decode(v, &wire) else {
+                    panic!("{p:?} does not decode");
+                };
+                let head_len = wire.len() - n;
+                assert_eq!(head_len, p.header_len(v).unwrap());
+                let expected = Publish {
+                    payload: &[],
+                    ..whole
+                };
+                for k in (0..=head_len + 2).chain([wire.len()]) {
+                    let got = Publish::decode_head(v, &wire[..k.min(wire.len())]);
+                    if k < head_len {
+                        assert_eq!(got, Ok(None), "{k} of {head_len} bytes, {p:?}");
+                    } else {
+                        assert_eq!(got, Ok(Some((expected, head_len))), "{k} bytes, {p:?}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn decode_head_applies_the_publish_checks() {
+    for v in versions() {
+        let p = Publish::new("a/b", QosPid::AtLeastOnce(pid(7)), &[0u8; 300]);
+        let wire = full(&p, v);
+        let (header_len, topic_at) = (3, 3 + 2);
+        let head = |mutate: &dyn Fn(&mut Vec<u8>)| {
+            let mut w = wire.clone();
+            mutate(&mut w);
+            // Only the head is buffered, as for an oversize message.
+            Publish::decode_head(v, &w[..header_len + 2 + 3 + 2 + 4]).map(|h| h.map(|(_, n)| n))
+        };
+        // 3.1.1 and 5.0 [MQTT-3.3.2-2]: no wildcards in a topic name.
+        assert_eq!(
+            head(&|w| w[topic_at + 2] = b'#'),
+            Err(Malformed::InvalidTopicName.into())
+        );
+        // 3.1.1 [MQTT-1.5.3-2], 5.0 [MQTT-1.5.4-2]: no U+0000.
+        assert_eq!(
+            head(&|w| w[topic_at + 1] = 0),
+            Err(Malformed::NullCharacter.into())
+        );
+        // 3.1.1 [MQTT-2.3.1-1], 5.0 [MQTT-2.2.1-3]: the packet identifier is non-zero.
+        assert!(head(&|w| w[topic_at + 3..topic_at + 5].copy_from_slice(&[0, 0])).is_err());
+        // Not a PUBLISH.
+        assert!(Publish::decode_head(v, &[0x40, 2, 0, 1]).is_err());
+    }
+}
