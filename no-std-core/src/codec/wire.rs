@@ -152,11 +152,13 @@ pub(crate) fn check_utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
 ///
 /// Encoding runs the same code twice: once with [`Writer::counter`] to learn the exact
 /// length (and validate every value), then, once the caller's buffer is known to be
-/// large enough, with [`Writer::new`]. Lengths therefore cannot drift from what is written.
+/// large enough, with [`Writer::with_blocks`]. Lengths therefore cannot drift from what is
+/// written.
 ///
 /// Length-prefixed blocks (5.0 property blocks) are measured once: the counting pass records
-/// each block's length in order ([`Writer::block`]), and the writing pass, created with
-/// [`Writer::with_blocks`] from the counter's [`Writer::blocks`], reuses them in the same order.
+/// each block's length in order ([`Writer::block`]), and the writing pass, given the
+/// counter's [`Writer::blocks`], reuses them in the same order. A block beyond the recorded
+/// ones (none today: a packet has at most two) is measured where it is written.
 #[derive(Debug)]
 pub(crate) struct Writer<'b> {
     buf: Option<&'b mut [u8]>,
