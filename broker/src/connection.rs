@@ -1,45 +1,52 @@
-//! One client connection: reading, framing and answering.
+//! One client connection: reading, framing, the session engine, writing.
 //!
-//! # Placeholder behaviour
+//! # Life of a connection
 //!
-//! The session engine (`tern_core::session`) is not wired in yet. Until it is, a
-//! connection reads its first packet and:
-//!
-//! - a CONNECT that decodes and passes the [`Authenticator`](crate::auth::Authenticator) is
-//!   answered with CONNACK 0x88 Server unavailable (5.0) / return code 3 (3.1, 3.1.1), then
-//!   the connection is closed; a CONNECT the authenticator refuses gets its reason instead;
-//! - a first packet that is not CONNECT closes the connection without a word
-//!   [MQTT-3.1.0-1];
-//! - a CONNECT that fails to decode gets a CONNACK with
-//!   [`DecodeError::connack_reason`] in the form of the version it announced (3.1.1 form
-//!   when the version is unknown), then the close; a 3.1.1 peer gets no CONNACK when 3.1.1
-//!   has no return code for the reason (malformed packet) [MQTT-3.1.4-1];
-//! - no CONNECT within `limits.connect_timeout_secs`: closed.
-//!
-//! # Read path
-//!
-//! On each readiness wake-up the connection copies its leftover partial frame (if any) to
-//! the front of its shard's scratch buffer, reads everything available after it, decodes
-//! every whole packet in place, queues the answers into one output buffer, and keeps only
-//! the bytes of an unfinished frame. An idle connection therefore holds no read buffer. A
-//! frame larger than the scratch buffer is read into the connection's own buffer, grown to
-//! the frame size the decoder reported (already checked against the maximum packet size).
-//! The answers are written with one `write_all` per wake-up.
+//! 1. **CONNECT.** The first frame is read into a small buffer of the connection's own and
+//!    decoded. A first packet that is not CONNECT closes the connection without a word
+//!    [MQTT-3.1.0-1]; a CONNECT that fails to decode gets a CONNACK with
+//!    [`DecodeError::connack_reason`] in the form of the version it announced (nothing for a
+//!    3.1.1 peer when 3.1.1 has no return code for the reason [MQTT-3.1.4-1]); no CONNECT
+//!    within `limits.connect_timeout_secs` closes it. An accepted CONNECT takes over an
+//!    existing session of the same client identifier, on this shard or, by message, on
+//!    another one (the old connection gets DISCONNECT 0x8E in 5.0), and creates the core
+//!    [`Connection`](tern_core::session::Connection), which queues the CONNACK.
+//! 2. **Open.** On each wake-up (socket readable, deliveries queued by other sessions, the
+//!    engine's deadline, shutdown) the connection reads everything available into its
+//!    shard's scratch buffer, decodes every whole packet in place and hands it to the
+//!    engine, routes incoming messages, then drains every packet the engine has to send into
+//!    one output buffer and writes it with one `write_all` (one syscall when the socket has
+//!    room). Only an unfinished frame's bytes are kept between reads; the output buffer goes
+//!    back to the shard when written.
+//! 3. **End.** The session stays on the shard (offline) or is deleted, per its expiry; a
+//!    due Will is published. A taken-over connection writes its DISCONNECT and leaves the
+//!    session to its successor.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::io;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tern_core::codec::{
-    ConnAck, Connect, DecodeError, Decoded, Disconnect, FrameReader, Packet, ProtocolVersion,
-    ReasonCode, peek_connect_version,
+    ConnAck, Connect, DecodeError, Decoded, EncodeError, FrameReader, Packet, ProtocolVersion, QoS,
+    ReasonCode, ReasonCodes, SubAck, Subscribe, UnsubAck, Unsubscribe, peek_connect_version,
 };
-use tokio::time::{Instant, sleep_until, timeout};
+use tern_core::session::{
+    CloseReason, Config as EngineConfig, Event, Incoming, Instant, Qos0Overflow, QueuePolicy,
+    ReliableOverflow,
+};
+use tern_core::topic::{SharedFilter, TopicFilter, TopicName};
+use tokio::time::{sleep_until, timeout};
 use tracing::debug;
 
-use crate::auth::{AuthDecision, ConnectInfo};
-use crate::server::{ConnectionPermit, ShardCtx};
+use crate::auth::{AuthDecision, ClientInfo, ConnectInfo};
+use crate::config::OverflowPolicy;
+use crate::router::{Home, SessionId, SubValue};
+use crate::server::ConnectionPermit;
+use crate::session::{CoreConn, Msg, Slot, SlotState, now, to_tokio};
+use crate::shard::{ShardCtx, bump, take_remote};
 use crate::shutdown::Shutdown;
 use crate::transport::Transport;
 
@@ -50,8 +57,10 @@ const MIN_READ: usize = 4096;
 /// Longest wait for a write to complete before the peer is considered gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// After the final answer: how long to drain the peer's input before closing, so that the
-/// kernel sends FIN rather than RST (which could discard our CONNACK at the peer).
+/// kernel sends FIN rather than RST (which could discard our last packet at the peer).
 const LINGER: Duration = Duration::from_secs(2);
+/// Output gathered per write: a burst of deliveries is written in slices of this size.
+const OUT_BATCH: usize = 256 * 1024;
 
 /// How a connection ended (for the debug log).
 #[derive(Debug)]
@@ -63,8 +72,12 @@ enum End {
     Refused(ReasonCode),
     /// First packet was not CONNECT.
     NotConnect(u8),
-    /// The peer broke the protocol.
+    /// The peer sent a malformed packet.
     Invalid(DecodeError),
+    /// The engine closed the connection.
+    Closed(CloseReason),
+    /// A newer connection took the session.
+    TakenOver,
 }
 
 impl fmt::Display for End {
@@ -76,18 +89,19 @@ impl fmt::Display for End {
             Self::Refused(r) => write!(f, "CONNECT refused: {r}"),
             Self::NotConnect(t) => write!(f, "first packet type {t} is not CONNECT"),
             Self::Invalid(e) => write!(f, "{e}"),
+            Self::Closed(r) => write!(f, "{r:?}"),
+            Self::TakenOver => f.write_str("session taken over"),
         }
     }
 }
 
-/// What one read produced.
-enum Step {
-    /// Nothing to do until the next wake-up (spurious wake-up or partial frame).
-    Continue,
-    /// End of stream.
-    Eof,
-    /// Write the queued output, then close.
-    Close(End),
+/// A connection after its CONNECT was accepted.
+struct Attached {
+    id: SessionId,
+    slot: Rc<RefCell<Slot>>,
+    client_id: Arc<str>,
+    username: Option<Arc<str>>,
+    version: ProtocolVersion,
 }
 
 /// A client connection on its shard.
@@ -100,6 +114,8 @@ pub(crate) struct Connection<T> {
     leftover: Vec<u8>,
     /// Total bytes the decoder needs before it can make progress.
     needed: usize,
+    /// Pending output (taken from the shard's spares while in use).
+    out: Vec<u8>,
 }
 
 impl<T: Transport> Connection<T> {
@@ -112,6 +128,7 @@ impl<T: Transport> Connection<T> {
             reader: FrameReader::new(max),
             leftover: Vec::new(),
             needed: 0,
+            out: Vec::new(),
         }
     }
 
@@ -125,36 +142,380 @@ impl<T: Transport> Connection<T> {
     }
 
     async fn serve(&mut self, shutdown: &mut Shutdown) -> io::Result<End> {
+        let frame = match self.read_connect(shutdown).await? {
+            Ok(frame) => frame,
+            Err(end) => {
+                self.finish(shutdown).await?;
+                return Ok(end);
+            }
+        };
+        let attached = match self.accept(&frame).await {
+            Ok(a) => a,
+            Err(end) => {
+                self.finish(shutdown).await?;
+                return Ok(end);
+            }
+        };
+        drop(frame);
+        let result = self.open(&attached, shutdown).await;
+        // Whatever happened, the session is settled (unless a successor took it).
+        let taken = matches!(attached.slot.borrow().state, SlotState::Gone);
+        if !taken {
+            if let SlotState::Online(conn) = &mut attached.slot.borrow_mut().state {
+                conn.handle_transport_closed(now());
+            }
+            self.ctx.end_session(attached.id, &attached.slot, now());
+            self.ctx.flush();
+        }
+        self.ctx.give_out(std::mem::take(&mut self.out));
+        result
+    }
+
+    /// Writes pending output, sends FIN and lingers briefly so the last packet is not lost
+    /// to an RST.
+    async fn finish(&mut self, shutdown: &mut Shutdown) -> io::Result<()> {
+        self.write_out().await?;
+        self.linger(shutdown).await;
+        Ok(())
+    }
+
+    async fn write_out(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let n = self.out.len() as u64;
+        timeout(WRITE_TIMEOUT, self.transport.write_all(&self.out))
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        bump(&self.ctx.counters().bytes_sent, n);
+        self.out.clear();
+        if self.out.capacity() > OUT_BATCH * 2 {
+            self.out = Vec::new();
+        }
+        Ok(())
+    }
+
+    // ---- phase 1: CONNECT ----------------------------------------------------------------
+
+    /// Reads until the first whole frame: `Ok(Ok(frame))` for a CONNECT (its bytes; what
+    /// follows stays in `leftover`), `Ok(Err(end))` when the connection must end (any
+    /// answer is in `out`).
+    async fn read_connect(&mut self, shutdown: &mut Shutdown) -> io::Result<Result<Vec<u8>, End>> {
         let connect_timeout = Duration::from_secs(u64::from(
             self.ctx.shared.config.limits.connect_timeout_secs,
         ));
-        let deadline = Instant::now() + connect_timeout;
-        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + connect_timeout;
+        let mut buf = [0u8; 2048];
         loop {
             tokio::select! {
                 r = self.transport.readable() => r?,
-                () = sleep_until(deadline) => return Ok(End::ConnectTimeout),
-                () = shutdown.recv() => return Ok(End::Shutdown),
+                () = sleep_until(deadline) => return Ok(Err(End::ConnectTimeout)),
+                () = shutdown.recv() => return Ok(Err(End::Shutdown)),
             }
-            match self.read_and_decode(&mut out)? {
-                Step::Continue => {}
-                Step::Eof => return Ok(End::PeerClosed),
-                Step::Close(end) => {
-                    if !out.is_empty() {
-                        timeout(WRITE_TIMEOUT, self.transport.write_all(&out))
-                            .await
-                            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+            let n = match self.transport.try_read(&mut buf) {
+                Ok(0) => return Ok(Err(End::PeerClosed)),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            };
+            bump(&self.ctx.counters().bytes_received, n as u64);
+            self.leftover
+                .extend_from_slice(buf.get(..n).unwrap_or_default());
+            match self.reader.decode(&self.leftover) {
+                Ok(Decoded::Incomplete { .. }) => {}
+                Ok(Decoded::Packet { packet, consumed }) => {
+                    if !matches!(packet, Packet::Connect(_)) {
+                        // The reader only lets CONNECT through first; kept total.
+                        return Ok(Err(End::NotConnect(packet.packet_type() as u8)));
                     }
-                    self.linger(shutdown).await;
-                    return Ok(end);
+                    let frame = self.leftover.drain(..consumed).collect();
+                    if self.leftover.is_empty() {
+                        self.leftover = Vec::new();
+                    }
+                    return Ok(Ok(frame));
+                }
+                Err(e) => {
+                    let data = std::mem::take(&mut self.leftover);
+                    return Ok(Err(self.on_connect_error(e, &data)));
                 }
             }
         }
     }
 
+    /// Answers a CONNECT that did not decode.
+    fn on_connect_error(&mut self, e: DecodeError, frame: &[u8]) -> End {
+        bump(&self.ctx.counters().protocol_errors, 1);
+        if let DecodeError::FirstPacketNotConnect { packet_type } = e {
+            return End::NotConnect(packet_type);
+        }
+        if let Some(reason) = e.connack_reason() {
+            // Answer in the form of the version the CONNECT announced, 3.1.1 when that is
+            // unknown (as [MQTT-3.1.2-2] asks for an unsupported level).
+            let version = peek_connect_version(frame).unwrap_or(ProtocolVersion::V3_1_1);
+            write_connack(&mut self.out, version, reason);
+        }
+        End::Invalid(e)
+    }
+
+    /// Authenticates, finds or takes over the session, and attaches it.
+    async fn accept(&mut self, frame: &[u8]) -> Result<Attached, End> {
+        let version = self.reader.version().unwrap_or(ProtocolVersion::V3_1_1);
+        let Ok(Packet::Connect(mut connect)) = Packet::decode(version, frame) else {
+            return Err(End::NotConnect(0));
+        };
+        let v5 = connect.protocol.is_v5();
+        bump(&self.ctx.counters().msgs_received, 1);
+        let refuse = |out: &mut Vec<u8>, r: ReasonCode| {
+            write_connack(out, connect.protocol, r);
+            End::Refused(r)
+        };
+        match self.authenticate(&connect) {
+            AuthDecision::Allow => {}
+            AuthDecision::Deny(r) if v5 || r.to_v3_connack().is_some() => {
+                return Err(refuse(&mut self.out, r));
+            }
+            AuthDecision::Deny(_) => return Err(refuse(&mut self.out, ReasonCode::NotAuthorized)),
+        }
+        let config = &self.ctx.shared.config;
+        // Client identifier: an empty one is assigned; 3.1.1 allows that only with
+        // CleanSession 1 ([MQTT-3.1.3-8]: return code 0x02 otherwise).
+        let mut assigned = None;
+        let client_id: Arc<str> = if connect.client_id.is_empty() {
+            if !v5 && !connect.clean_start {
+                return Err(refuse(&mut self.out, ReasonCode::ClientIdentifierNotValid));
+            }
+            let id = self.ctx.shared.router.assign_client_id();
+            assigned = Some(id.clone());
+            id.into()
+        } else {
+            connect.client_id.into()
+        };
+        // Session Expiry: capped by configuration (and told to the client in CONNACK).
+        let mut expiry_capped = None;
+        if v5
+            && let Some(e) = connect.properties.session_expiry_interval
+            && e > config.sessions.max_session_expiry_secs
+        {
+            connect.properties.session_expiry_interval =
+                Some(config.sessions.max_session_expiry_secs);
+            expiry_capped = Some(config.sessions.max_session_expiry_secs);
+        }
+        // Keep Alive: a 5.0 client asking for more than the maximum (or none) is told the
+        // maximum as Server Keep Alive.
+        let max_ka = config.limits.max_keep_alive_secs;
+        let server_keep_alive =
+            (v5 && (connect.keep_alive == 0 || connect.keep_alive > max_ka)).then_some(max_ka);
+
+        // Take the previous session of this client over, wherever it lives.
+        let prev = {
+            let r = self.ctx.shared.router.state();
+            r.clients
+                .get(&client_id)
+                .map(|id| (*id, r.homes.get(id).map(|h| h.shard)))
+        };
+        let t = now();
+        let old = match prev {
+            Some((pid, Some(home))) if home == self.ctx.id => self.ctx.take_session(pid, t),
+            Some((pid, Some(home))) => {
+                let s = take_remote(&self.ctx, home, pid).await;
+                self.ctx.flush();
+                s
+            }
+            _ => None,
+        };
+        let t = now();
+        let resume = !connect.clean_start && old.as_ref().is_some_and(|s| !s.is_expired(t));
+        let id = {
+            let mut r = self.ctx.shared.router.state();
+            let home = Home {
+                shard: self.ctx.id,
+                client_id: Arc::clone(&client_id),
+            };
+            match prev {
+                Some((pid, _)) if resume => {
+                    r.homes.insert(pid, home);
+                    r.clients.insert(Arc::clone(&client_id), pid);
+                    pid
+                }
+                _ => {
+                    if let Some((pid, _)) = prev {
+                        let filters: Vec<String> = old
+                            .iter()
+                            .flat_map(|s| s.subscriptions().map(|s| s.filter().to_owned()))
+                            .collect();
+                        r.forget_session(pid, &filters);
+                    }
+                    let id = self.ctx.shared.router.new_session_id();
+                    r.homes.insert(id, home);
+                    r.clients.insert(Arc::clone(&client_id), id);
+                    id
+                }
+            }
+        };
+        let engine = engine_config(config, server_keep_alive);
+        let session = if resume { old } else { None };
+        let mut conn = match CoreConn::from_connect(t, &connect, session, engine) {
+            Ok(c) => c,
+            Err(e) => {
+                self.ctx.shared.router.state().forget_session(id, [""; 0]);
+                return Err(refuse(&mut self.out, e.reason_code()));
+            }
+        };
+        // The engine's CONNACK, completed with the broker's 5.0 properties.
+        let mut first = [0u8; 512];
+        if let Ok(Some(n)) = conn.poll_transmit(t, &mut first) {
+            let bytes = first.get(..n).unwrap_or_default();
+            match Packet::decode(connect.protocol, bytes) {
+                Ok(Packet::ConnAck(mut ack)) if v5 => {
+                    let p = &mut ack.properties;
+                    p.assigned_client_identifier = assigned.as_deref();
+                    p.session_expiry_interval = expiry_capped;
+                    if !config.retain_available {
+                        p.retain_available = Some(false);
+                    }
+                    if !config.shared_subscriptions_available {
+                        p.shared_subscription_available = Some(false);
+                    }
+                    encode_into(&mut self.out, &Packet::ConnAck(ack), connect.protocol);
+                }
+                _ => self.out.extend_from_slice(bytes),
+            }
+            bump(&self.ctx.counters().msgs_sent, 1);
+        }
+        let slot = Rc::new(RefCell::new(Slot::new(conn)));
+        self.ctx.insert(id, Rc::clone(&slot));
+        self.ctx.flush();
+        debug!(shard = self.ctx.id, client = %client_id, session = id, resume, "connected");
+        Ok(Attached {
+            id,
+            slot,
+            client_id,
+            username: connect.username.map(Into::into),
+            version: connect.protocol,
+        })
+    }
+
+    fn authenticate(&self, c: &Connect<'_>) -> AuthDecision {
+        self.ctx.shared.authenticator.authenticate(&ConnectInfo {
+            peer: self.transport.peer_addr(),
+            protocol: c.protocol,
+            client_id: c.client_id,
+            username: c.username,
+            password: c.password,
+        })
+    }
+
+    // ---- phase 2: open -------------------------------------------------------------------
+
+    async fn open(&mut self, a: &Attached, shutdown: &mut Shutdown) -> io::Result<End> {
+        let notify = Rc::clone(&a.slot.borrow().notify);
+        // Bytes that arrived behind the CONNECT.
+        if !self.leftover.is_empty() {
+            let data = std::mem::take(&mut self.leftover);
+            let (consumed, end) = self.decode_all(a, &data);
+            let rest = data.get(consumed..).unwrap_or_default();
+            self.leftover = rest.to_vec();
+            if let Some(end) = end {
+                return self.close(a, end, shutdown).await;
+            }
+        }
+        loop {
+            // Output: everything the engine has, written in one go per batch.
+            loop {
+                let more = self.drain(a);
+                self.ctx.flush();
+                self.write_out().await?;
+                if !more {
+                    break;
+                }
+            }
+            if let Some(end) = self.closed(a) {
+                return self.close(a, end, shutdown).await;
+            }
+            let deadline = match &a.slot.borrow().state {
+                SlotState::Online(conn) => conn.poll_timeout(),
+                _ => None,
+            };
+            let far = tokio::time::Instant::now() + Duration::from_secs(86_400);
+            tokio::select! {
+                r = self.transport.readable() => {
+                    r?;
+                    match self.read_and_decode(a)? {
+                        Step::Continue => {}
+                        Step::Eof => {
+                            if let SlotState::Online(conn) = &mut a.slot.borrow_mut().state {
+                                conn.handle_transport_closed(now());
+                            }
+                            return Ok(End::PeerClosed);
+                        }
+                        Step::Close(end) => return self.close(a, end, shutdown).await,
+                    }
+                }
+                () = notify.notified() => {}
+                () = sleep_until(deadline.map_or(far, to_tokio)) => {
+                    if let SlotState::Online(conn) = &mut a.slot.borrow_mut().state {
+                        conn.handle_timeout(now());
+                    }
+                }
+                () = shutdown.recv() => {
+                    if let SlotState::Online(conn) = &mut a.slot.borrow_mut().state {
+                        conn.disconnect(now(), ReasonCode::ServerShuttingDown);
+                    }
+                    self.drain(a);
+                    self.finish(shutdown).await?;
+                    return Ok(End::Shutdown);
+                }
+            }
+        }
+    }
+
+    /// `Some` once the connection is over: taken over, or closed by the engine.
+    fn closed(&self, a: &Attached) -> Option<End> {
+        match &a.slot.borrow().state {
+            SlotState::Online(conn) => conn.close_reason().map(End::Closed),
+            _ => Some(End::TakenOver),
+        }
+    }
+
+    /// Writes the last packets (the DISCONNECT of a takeover included) and closes.
+    async fn close(&mut self, a: &Attached, end: End, shutdown: &mut Shutdown) -> io::Result<End> {
+        self.drain(a);
+        let farewell = std::mem::take(&mut a.slot.borrow_mut().farewell);
+        self.out.extend_from_slice(&farewell);
+        let by_peer = matches!(end, End::Closed(CloseReason::Disconnected { .. }));
+        if by_peer {
+            self.write_out().await?;
+        } else {
+            self.finish(shutdown).await?;
+        }
+        Ok(end)
+    }
+
+    /// Drains the engine's packets into `out` (up to [`OUT_BATCH`]) and handles its
+    /// events; `true` if there is more to send.
+    fn drain(&mut self, a: &Attached) -> bool {
+        let mut guard = a.slot.borrow_mut();
+        let SlotState::Online(conn) = &mut guard.state else {
+            return false;
+        };
+        if self.out.capacity() == 0 {
+            self.out = self.ctx.take_out();
+        }
+        let (packets, publishes, more) = drain_transmit(conn, now(), &mut self.out);
+        let c = self.ctx.counters();
+        bump(&c.msgs_sent, packets);
+        bump(&c.pub_sent, publishes);
+        while let Some(ev) = conn.poll_event() {
+            if let Event::Dropped { .. } = ev {
+                bump(&c.pub_dropped, 1);
+            }
+        }
+        more
+    }
+
     /// Reads what is available and handles every whole packet; never awaits, so the
     /// shard's scratch buffer is borrowed only here.
-    fn read_and_decode(&mut self, out: &mut Vec<u8>) -> io::Result<Step> {
+    fn read_and_decode(&mut self, a: &Attached) -> io::Result<Step> {
         let ctx = Rc::clone(&self.ctx);
         let mut scratch = ctx.scratch.borrow_mut();
         let kept = self.leftover.len();
@@ -184,13 +545,14 @@ impl<T: Transport> Connection<T> {
             }
             Err(e) => return Err(e),
         };
+        bump(&ctx.counters().bytes_received, n as u64);
         let filled = kept + n;
         let data: &[u8] = if in_scratch {
             scratch.get(..filled).unwrap_or_default()
         } else {
             &big
         };
-        let (consumed, step) = self.decode_all(data, out);
+        let (consumed, end) = self.decode_all(a, data);
         let rest = data.get(consumed..).unwrap_or_default();
         if rest.is_empty() {
             self.leftover = Vec::new();
@@ -200,85 +562,282 @@ impl<T: Transport> Connection<T> {
             big.drain(..consumed);
             self.leftover = big;
         }
-        Ok(step)
+        Ok(end.map_or(Step::Continue, Step::Close))
     }
 
-    /// Decodes and handles packets from the front of `data`; returns the bytes consumed.
-    fn decode_all(&mut self, data: &[u8], out: &mut Vec<u8>) -> (usize, Step) {
+    /// Decodes and handles packets from the front of `data`; returns the bytes consumed and
+    /// why the connection must end, if it must.
+    fn decode_all(&mut self, a: &Attached, data: &[u8]) -> (usize, Option<End>) {
         let mut pos = 0;
-        loop {
+        let mut received = 0u64;
+        let end = loop {
             let rest = data.get(pos..).unwrap_or_default();
             match self.reader.decode(rest) {
                 Ok(Decoded::Incomplete { needed }) => {
                     self.needed = needed;
-                    return (pos, Step::Continue);
+                    break None;
                 }
                 Ok(Decoded::Packet { packet, consumed }) => {
                     pos += consumed;
-                    if let Some(end) = self.on_packet(packet, out) {
-                        return (pos, Step::Close(end));
+                    received += 1;
+                    if let Some(end) = self.on_packet(a, packet) {
+                        break Some(end);
                     }
                 }
-                Err(e) => return (pos, Step::Close(self.on_decode_error(e, rest, out))),
-            }
-        }
-    }
-
-    /// Handles one packet; `Some` ends the connection.
-    ///
-    /// This is where the session engine slots in: `Connection::handle_packet`, then
-    /// `poll_transmit` into `out` and `poll_event` to the router.
-    fn on_packet(&mut self, packet: Packet<'_>, out: &mut Vec<u8>) -> Option<End> {
-        match packet {
-            Packet::Connect(c) => {
-                let reason = match self.authenticate(&c) {
-                    AuthDecision::Allow => ReasonCode::ServerUnavailable,
-                    AuthDecision::Deny(r) if c.protocol.is_v5() || r.to_v3_connack().is_some() => r,
-                    AuthDecision::Deny(_) => ReasonCode::NotAuthorized,
-                };
-                write_connack(out, c.protocol, reason);
-                Some(End::Refused(reason))
-            }
-            // The FrameReader rejects anything but CONNECT first; after CONNECT the placeholder
-            // has already closed. Kept total for when the engine arrives.
-            other => Some(End::NotConnect(other.packet_type() as u8)),
-        }
-    }
-
-    fn authenticate(&self, c: &Connect<'_>) -> AuthDecision {
-        self.ctx.shared.authenticator.authenticate(&ConnectInfo {
-            peer: self.transport.peer_addr(),
-            protocol: c.protocol,
-            client_id: c.client_id,
-            username: c.username,
-            password: c.password,
-        })
-    }
-
-    /// Answers a decode error: CONNACK while connecting, DISCONNECT (5.0) afterwards.
-    fn on_decode_error(&mut self, e: DecodeError, frame: &[u8], out: &mut Vec<u8>) -> End {
-        if let DecodeError::FirstPacketNotConnect { packet_type } = e {
-            return End::NotConnect(packet_type);
-        }
-        match self.reader.version() {
-            None => {
-                if let Some(reason) = e.connack_reason() {
-                    // The CONNECT did not decode; answer in the form of the version it
-                    // announced, 3.1.1 when that is unknown (as [MQTT-3.1.2-2] asks for an
-                    // unsupported level).
-                    let version = peek_connect_version(frame).unwrap_or(ProtocolVersion::V3_1_1);
-                    write_connack(out, version, reason);
+                Err(e) => {
+                    // Malformed after CONNACK: 5.0 gets DISCONNECT with the reason code,
+                    // 3.1.1 is closed without a word ([MQTT-4.8.0-1], 5.0 4.13).
+                    bump(&self.ctx.counters().protocol_errors, 1);
+                    if let SlotState::Online(conn) = &mut a.slot.borrow_mut().state {
+                        conn.disconnect(now(), e.reason_code());
+                    }
+                    break Some(End::Invalid(e));
                 }
             }
-            Some(v) if v.is_v5() => {
-                let mut d = Disconnect::new();
-                d.reason = e.reason_code();
-                encode_into(out, &Packet::Disconnect(d), v);
+        };
+        bump(&self.ctx.counters().msgs_received, received);
+        (pos, end)
+    }
+
+    /// Handles one packet after CONNECT; `Some` ends the connection.
+    fn on_packet(&mut self, a: &Attached, packet: Packet<'_>) -> Option<End> {
+        let t = now();
+        let mut guard = a.slot.borrow_mut();
+        let SlotState::Online(conn) = &mut guard.state else {
+            return Some(End::TakenOver);
+        };
+        // SUBSCRIBE / UNSUBSCRIBE come back from the engine unchanged; keep our own copy
+        // (borrowing the read buffer, not the engine) to handle them with the engine free.
+        let copy = packet;
+        let incoming = match conn.handle_packet(t, packet) {
+            Ok(i) => i,
+            Err(e) => {
+                bump(&self.ctx.counters().protocol_errors, 1);
+                debug!(client = %a.client_id, "protocol error: {e}");
+                return Some(End::Closed(CloseReason::Protocol(e)));
             }
-            // 3.1.1: close without a word.
-            Some(_) => {}
+        };
+        match incoming {
+            None => None,
+            Some(Incoming::Publish { publish, token }) => {
+                bump(&self.ctx.counters().pub_received, 1);
+                let config = &self.ctx.shared.config;
+                let qos = publish.qos_pid.qos();
+                if publish.retain && !config.retain_available {
+                    // 5.0 [MQTT-3.3.1-16]: DISCONNECT 0x9A Retain not supported.
+                    conn.disconnect(t, ReasonCode::RetainNotSupported);
+                    return None;
+                }
+                let allowed = !publish.topic.starts_with("$SYS")
+                    && TopicName::new(publish.topic).is_ok_and(|topic| {
+                        self.ctx.shared.authorizer.may_publish(
+                            &ClientInfo {
+                                client_id: &a.client_id,
+                                username: a.username.as_deref(),
+                            },
+                            topic,
+                        )
+                    });
+                if !allowed {
+                    // Clients may not publish to $SYS; others per the authorizer. The
+                    // message is acknowledged (0x87 in 5.0) and dropped.
+                    bump(&self.ctx.counters().pub_dropped, 1);
+                    if let Some(token) = token {
+                        conn.accept(token, ReasonCode::NotAuthorized);
+                    }
+                    return None;
+                }
+                let msg = Msg::from_publish(t, publish.topic, &publish, qos);
+                drop(guard);
+                let reason = match msg {
+                    Ok(msg) => {
+                        let routed = self.ctx.publish(Some(a.id), &msg, t);
+                        if routed.matched == 0 && a.version.is_v5() {
+                            ReasonCode::NoMatchingSubscribers
+                        } else {
+                            ReasonCode::Success
+                        }
+                    }
+                    Err(_) => ReasonCode::ImplementationSpecificError,
+                };
+                if let (Some(token), SlotState::Online(conn)) =
+                    (token, &mut a.slot.borrow_mut().state)
+                {
+                    conn.accept(token, reason);
+                }
+                None
+            }
+            Some(Incoming::Packet(Packet::Subscribe(_))) => match copy {
+                Packet::Subscribe(s) => self.on_subscribe(a, conn, &s, t),
+                _ => None,
+            },
+            Some(Incoming::Packet(Packet::Unsubscribe(_))) => {
+                if let Packet::Unsubscribe(u) = copy {
+                    self.on_unsubscribe(a, conn, &u, t);
+                }
+                None
+            }
+            Some(Incoming::Packet(_)) => {
+                // AUTH without an authentication method in CONNECT: Protocol Error (5.0
+                // [MQTT-3.15.0-?], 4.12).
+                conn.disconnect(t, ReasonCode::ProtocolError);
+                None
+            }
         }
-        End::Invalid(e)
+    }
+
+    /// SUBSCRIBE: validates and authorises each filter, records it in the session and the
+    /// index, answers SUBACK, then queues the retained messages (after the SUBACK).
+    fn on_subscribe(
+        &mut self,
+        a: &Attached,
+        conn: &mut CoreConn,
+        s: &Subscribe<'_>,
+        t: Instant,
+    ) -> Option<End> {
+        let v5 = a.version.is_v5();
+        let config = &self.ctx.shared.config;
+        let identifier = s.properties.subscription_identifier;
+        let mut codes: Vec<ReasonCode> = Vec::new();
+        let mut retained: Vec<Msg> = Vec::new();
+        for sub in s.filters.iter() {
+            let options = sub.options;
+            let value = SubValue {
+                options,
+                identifier,
+            };
+            let shared = match SharedFilter::parse(sub.filter) {
+                Ok(Some(f)) => Some(f),
+                Ok(None) => None,
+                Err(_) => {
+                    codes.push(ReasonCode::TopicFilterInvalid);
+                    continue;
+                }
+            };
+            if shared.is_some() && options.no_local {
+                // 5.0 [MQTT-3.8.3-4]: No Local on a shared subscription is a Protocol Error.
+                conn.disconnect(t, ReasonCode::ProtocolError);
+                return None;
+            }
+            if shared.is_some() && !config.shared_subscriptions_available {
+                codes.push(ReasonCode::SharedSubscriptionsNotSupported);
+                continue;
+            }
+            let filter = match shared {
+                Some(f) => f.filter(),
+                None => match TopicFilter::new(sub.filter) {
+                    Ok(f) => f,
+                    Err(_) => {
+                        codes.push(ReasonCode::TopicFilterInvalid);
+                        continue;
+                    }
+                },
+            };
+            let who = ClientInfo {
+                client_id: &a.client_id,
+                username: a.username.as_deref(),
+            };
+            if !self.ctx.shared.authorizer.may_subscribe(&who, filter) {
+                codes.push(ReasonCode::NotAuthorized);
+                continue;
+            }
+            let existed = match conn
+                .session_mut()
+                .subscribe(sub.filter, options, identifier)
+            {
+                Ok(existed) => existed,
+                Err(_) => {
+                    codes.push(ReasonCode::QuotaExceeded);
+                    continue;
+                }
+            };
+            let mut r = self.ctx.shared.router.state();
+            match shared {
+                Some(sf) => {
+                    r.index.subscribe_shared(sf, a.id, value);
+                }
+                None => {
+                    r.index.subscribe(filter, a.id, value);
+                    // Retained messages: Retain Handling 0 always, 1 only for a new
+                    // subscription, 2 never (5.0 3.8.3.1); none for a shared subscription.
+                    let send = match options.retain_handling {
+                        tern_core::codec::RetainHandling::SendAtSubscribe => true,
+                        tern_core::codec::RetainHandling::SendAtSubscribeIfNew => !existed,
+                        tern_core::codec::RetainHandling::DoNotSend => false,
+                    };
+                    if send {
+                        r.retained_for(filter, value, t, &mut retained);
+                    }
+                }
+            }
+            codes.push(granted(options.qos));
+        }
+        // The SUBACK goes after whatever the engine already had queued.
+        if self.out.capacity() == 0 {
+            self.out = self.ctx.take_out();
+        }
+        let (packets, publishes, _) = drain_transmit(conn, t, &mut self.out);
+        let mut ack = SubAck::new(s.packet_id, ReasonCodes::Slice(&codes));
+        if !v5 {
+            // 3.1.1 knows only 0x80 Failure.
+            for c in &mut codes {
+                if c.is_error() {
+                    *c = ReasonCode::UnspecifiedError;
+                }
+            }
+            ack = SubAck::new(s.packet_id, ReasonCodes::Slice(&codes));
+        }
+        encode_into(&mut self.out, &Packet::SubAck(ack), a.version);
+        let c = self.ctx.counters();
+        bump(&c.msgs_sent, packets + 1);
+        bump(&c.pub_sent, publishes);
+        for m in retained {
+            if conn.publish(m).is_err() {
+                bump(&c.pub_dropped, 1);
+            }
+        }
+        None
+    }
+
+    /// UNSUBSCRIBE: removes each filter from the session and the index; UNSUBACK with 0x00
+    /// or 0x11 No subscription existed per filter (5.0).
+    fn on_unsubscribe(
+        &mut self,
+        a: &Attached,
+        conn: &mut CoreConn,
+        u: &Unsubscribe<'_>,
+        t: Instant,
+    ) {
+        let mut codes: Vec<ReasonCode> = Vec::new();
+        {
+            let mut r = self.ctx.shared.router.state();
+            for f in u.filters.iter() {
+                let had = conn.session_mut().unsubscribe(f);
+                let removed = match SharedFilter::parse(f) {
+                    Ok(Some(sf)) => r.index.unsubscribe_shared(sf, &a.id).is_some(),
+                    Ok(None) => TopicFilter::new(f)
+                        .ok()
+                        .and_then(|tf| r.index.unsubscribe(tf, &a.id))
+                        .is_some(),
+                    Err(_) => false,
+                };
+                codes.push(if had || removed {
+                    ReasonCode::Success
+                } else {
+                    ReasonCode::NoSubscriptionExisted
+                });
+            }
+        }
+        if self.out.capacity() == 0 {
+            self.out = self.ctx.take_out();
+        }
+        let (packets, publishes, _) = drain_transmit(conn, t, &mut self.out);
+        let mut ack = UnsubAck::new(u.packet_id);
+        ack.reason_codes = ReasonCodes::Slice(&codes);
+        encode_into(&mut self.out, &Packet::UnsubAck(ack), a.version);
+        let c = self.ctx.counters();
+        bump(&c.msgs_sent, packets + 1);
+        bump(&c.pub_sent, publishes);
     }
 
     /// Sends FIN, then reads and discards until the peer closes (or `LINGER` passes), so
@@ -287,22 +846,103 @@ impl<T: Transport> Connection<T> {
         if self.transport.shutdown().await.is_err() {
             return;
         }
-        let deadline = Instant::now() + LINGER;
+        let deadline = tokio::time::Instant::now() + LINGER;
+        let mut buf = [0u8; 1024];
         loop {
             tokio::select! {
                 r = self.transport.readable() => if r.is_err() { return },
                 () = sleep_until(deadline) => return,
                 () = shutdown.recv() => return,
             }
-            let ctx = Rc::clone(&self.ctx);
-            let mut scratch = ctx.scratch.borrow_mut();
-            match self.transport.try_read(&mut scratch) {
+            match self.transport.try_read(&mut buf) {
                 Ok(0) => return,
                 Err(e) if e.kind() != io::ErrorKind::WouldBlock => return,
                 _ => {}
             }
         }
     }
+}
+
+/// What one read produced.
+enum Step {
+    /// Nothing to do until the next wake-up (spurious wake-up or partial frame).
+    Continue,
+    /// End of stream.
+    Eof,
+    /// Write the queued output, then close.
+    Close(End),
+}
+
+/// The SUBACK code granting `qos`.
+fn granted(qos: QoS) -> ReasonCode {
+    match qos {
+        QoS::AtMostOnce => ReasonCode::GRANTED_QOS_0,
+        QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
+        QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
+    }
+}
+
+/// The engine configuration for one connection.
+fn engine_config(config: &crate::Config, server_keep_alive: Option<u16>) -> EngineConfig {
+    let l = &config.limits;
+    let mut e = EngineConfig::server();
+    e.receive_maximum = l.receive_maximum;
+    e.max_inflight = l.max_inflight;
+    e.maximum_packet_size = u32::try_from(l.max_packet_size.0).unwrap_or(u32::MAX);
+    e.topic_alias_maximum = l.topic_alias_maximum;
+    e.auto_ack = false;
+    e.server_keep_alive = server_keep_alive;
+    e.queue = QueuePolicy {
+        max_messages: l.max_queued_messages as usize,
+        max_bytes: usize::try_from(l.max_queued_bytes.0).unwrap_or(usize::MAX),
+        qos0: match config.sessions.qos0_overflow {
+            OverflowPolicy::DropOldest => Qos0Overflow::DropOldest,
+            OverflowPolicy::DropNewest => Qos0Overflow::DropNewest,
+        },
+        reliable: ReliableOverflow::Backpressure,
+    };
+    e
+}
+
+/// Drains the engine's packets into `out`, stopping after [`OUT_BATCH`] bytes. Returns
+/// (packets, of which PUBLISH, more pending).
+pub(crate) fn drain_transmit(
+    conn: &mut CoreConn,
+    now: Instant,
+    out: &mut Vec<u8>,
+) -> (u64, u64, bool) {
+    const CHUNK: usize = 16 * 1024;
+    let mut pos = out.len();
+    let mut packets = 0;
+    let mut publishes = 0;
+    out.resize(pos + CHUNK, 0);
+    let more = loop {
+        if pos >= OUT_BATCH {
+            break true;
+        }
+        if out.len() - pos < 512 {
+            out.resize(out.len() + CHUNK, 0);
+        }
+        match conn.poll_transmit(now, out.get_mut(pos..).unwrap_or_default()) {
+            Ok(Some(n)) => {
+                if out.get(pos).is_some_and(|b| b >> 4 == 3) {
+                    publishes += 1;
+                }
+                packets += 1;
+                pos += n;
+            }
+            Ok(None) => break false,
+            Err(EncodeError::InsufficientSize { required }) => {
+                out.resize(pos + required.max(CHUNK), 0);
+            }
+            Err(e) => {
+                debug!("cannot encode: {e}");
+                break false;
+            }
+        }
+    };
+    out.truncate(pos);
+    (packets, publishes, more)
 }
 
 /// Queues a CONNACK with `reason` in `version`'s wire form. A 3.1 / 3.1.1 peer gets the
@@ -336,15 +976,14 @@ mod tests {
     #[test]
     fn version_hint() {
         // The broker answers a broken CONNECT in the version `peek_connect_version` reads.
-        let connect_version_hint = peek_connect_version;
         let v311 = [0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60];
-        assert_eq!(connect_version_hint(&v311), Some(ProtocolVersion::V3_1_1));
+        assert_eq!(peek_connect_version(&v311), Some(ProtocolVersion::V3_1_1));
         let v5 = [0x10, 0x80, 0x01, 0, 4, b'M', b'Q', b'T', b'T', 5];
-        assert_eq!(connect_version_hint(&v5), Some(ProtocolVersion::V5));
+        assert_eq!(peek_connect_version(&v5), Some(ProtocolVersion::V5));
         let v31 = [0x10, 20, 0, 6, b'M', b'Q', b'I', b's', b'd', b'p', 3];
-        assert_eq!(connect_version_hint(&v31), Some(ProtocolVersion::V3_1));
-        assert_eq!(connect_version_hint(&[0x10, 13, 0, 4, b'M']), None);
-        assert_eq!(connect_version_hint(&[0x30, 0]), None);
+        assert_eq!(peek_connect_version(&v31), Some(ProtocolVersion::V3_1));
+        assert_eq!(peek_connect_version(&[0x10, 13, 0, 4, b'M']), None);
+        assert_eq!(peek_connect_version(&[0x30, 0]), None);
     }
 
     #[test]
@@ -366,5 +1005,12 @@ mod tests {
             ReasonCode::MalformedPacket,
         );
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn granted_codes() {
+        assert_eq!(granted(QoS::AtMostOnce).code(), 0);
+        assert_eq!(granted(QoS::AtLeastOnce).code(), 1);
+        assert_eq!(granted(QoS::ExactlyOnce).code(), 2);
     }
 }

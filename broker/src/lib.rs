@@ -41,9 +41,13 @@
 pub mod auth;
 pub mod config;
 mod connection;
+mod router;
 pub mod server;
+mod session;
+mod shard;
 pub mod shutdown;
 pub mod store;
+mod sys;
 pub mod transport;
 
 pub use config::Config;

@@ -10,8 +10,8 @@
 //! the shard that accepted it, never crossing threads. Elsewhere shard 0 owns the only
 //! socket (a hand-off to the other shards is future work). See `ARCHITECTURE.md`.
 
-use std::cell::RefCell;
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -28,9 +28,12 @@ use tracing::{debug, error, info, warn};
 use crate::auth::{AllowAll, Authenticator, Authorizer};
 use crate::config::Config;
 use crate::connection::{self, SCRATCH_LEN};
+use crate::router::Router;
+use crate::shard::{Counters, ShardCtx, housekeeping_task, inbox_task};
 use crate::shutdown::{Shutdown, ShutdownTrigger};
 use crate::store::{MemoryStore, Store};
 use crate::transport::Tcp;
+use tern_core::retain::RetainLimits;
 
 /// Why the server could not start, or stopped with an error.
 #[derive(Debug)]
@@ -103,16 +106,21 @@ impl Stats {
     }
 }
 
-/// What every shard shares: read-only configuration, the pluggable services and counters.
+/// What every shard shares: read-only configuration, the pluggable services, the router
+/// and counters.
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) authenticator: Arc<dyn Authenticator>,
-    // Unused until the session engine routes publishes and subscriptions.
-    #[allow(dead_code)]
     pub(crate) authorizer: Arc<dyn Authorizer>,
+    // Not written yet: sessions and retained messages are in memory only (the durable
+    // store is a later issue); the trait is in place so the write path can await it.
     #[allow(dead_code)]
     pub(crate) store: Arc<dyn Store>,
     pub(crate) stats: Stats,
+    pub(crate) router: Router,
+    /// Per-shard message counters (`$SYS`).
+    pub(crate) counters: Box<[Counters]>,
+    pub(crate) started: std::time::Instant,
 }
 
 /// One slot of `limits.max_connections`, released when the connection ends.
@@ -136,15 +144,6 @@ impl Drop for ConnectionPermit {
     fn drop(&mut self) {
         self.0.stats.connected.fetch_sub(1, Ordering::AcqRel);
     }
-}
-
-/// State owned by one shard and shared by its tasks (never across threads).
-pub(crate) struct ShardCtx {
-    pub(crate) id: usize,
-    pub(crate) shared: Arc<Shared>,
-    /// The read buffer every connection of this shard reads into; a connection keeps only
-    /// the leftover of a partial frame between reads.
-    pub(crate) scratch: RefCell<Box<[u8]>>,
 }
 
 /// A broker to start: configuration plus the services it runs with.
@@ -207,7 +206,15 @@ impl Server {
             }
             local_addrs.push(addr);
         }
+        let retain = RetainLimits {
+            max_messages: self.config.limits.max_retained_messages as usize,
+            max_bytes: usize::try_from(self.config.limits.max_retained_bytes.0)
+                .unwrap_or(usize::MAX),
+        };
         let shared = Arc::new(Shared {
+            router: Router::new(n, retain),
+            counters: (0..n).map(|_| Counters::default()).collect(),
+            started: std::time::Instant::now(),
             config: self.config,
             authenticator: self.authenticator,
             authorizer: self.authorizer,
@@ -395,13 +402,22 @@ fn run_shard(
 ) -> Result<(), ServerError> {
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
-        let ctx = Rc::new(ShardCtx {
-            id,
-            shared,
-            scratch: RefCell::new(vec![0; SCRATCH_LEN].into_boxed_slice()),
-        });
+        let ctx = Rc::new(ShardCtx::new(id, shared, SCRATCH_LEN));
         // Every task holds a clone of `done`; `recv` returns `None` once all have finished.
         let (done, mut all_done) = mpsc::channel::<()>(1);
+        // The shard's inbox (deliveries and takeovers from other shards) and housekeeping
+        // (offline sessions, retained expiry, `$SYS`) run until shutdown.
+        for task in [
+            Box::pin(inbox_task(Rc::clone(&ctx), shutdown.clone()))
+                as std::pin::Pin<Box<dyn Future<Output = ()>>>,
+            Box::pin(housekeeping_task(Rc::clone(&ctx), shutdown.clone())),
+        ] {
+            let done = done.clone();
+            tokio::task::spawn_local(async move {
+                task.await;
+                drop(done);
+            });
+        }
         for l in listeners {
             let l = TcpListener::from_std(l)
                 .map_err(|error| ServerError::Shard { shard: id, error })?;

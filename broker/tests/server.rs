@@ -1,4 +1,4 @@
-//! The server skeleton over real sockets: start/stop, the CONNECT placeholder, malformed
+//! The server over real sockets: start/stop, CONNECT acceptance and refusal, malformed
 //! input, limits. Plain blocking std sockets against a server on `127.0.0.1:0`.
 
 use std::io::{ErrorKind, Read, Write};
@@ -54,6 +54,19 @@ fn connect_packet(v: ProtocolVersion, client_id: &str) -> Vec<u8> {
     encode(&Packet::Connect(Connect::new(v, client_id)), v)
 }
 
+/// CONNECT then DISCONNECT: the server answers CONNACK and closes.
+fn connect_disconnect(v: ProtocolVersion, client_id: &str) -> Vec<u8> {
+    let mut b = connect_packet(v, client_id);
+    b.extend_from_slice(&[0xE0, 0]);
+    b
+}
+
+/// `(first byte, reason / return code)` of a CONNACK with a one-byte Remaining Length.
+fn connack_code(got: &[u8]) -> (u8, u8) {
+    assert!(got.len() >= 4, "no CONNACK: {got:x?}");
+    (got[0], got[3])
+}
+
 /// Sends `bytes` and returns everything received until the server closes.
 fn exchange(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
     let mut s = connect(addr);
@@ -82,37 +95,49 @@ fn dropping_the_handle_stops_the_server() {
 }
 
 #[test]
-fn connect_v311_gets_return_code_3() {
+fn connect_v311_is_accepted() {
     let (_h, addr) = start(config());
-    let got = exchange(addr, &connect_packet(ProtocolVersion::V3_1_1, "c1"));
-    assert_eq!(got, [0x20, 2, 0, 3]);
+    let got = exchange(addr, &connect_disconnect(ProtocolVersion::V3_1_1, "c1"));
+    assert_eq!(got, [0x20, 2, 0, 0]);
 }
 
 #[test]
-fn connect_v31_gets_return_code_3() {
+fn connect_v31_is_accepted() {
     let (_h, addr) = start(config());
-    let got = exchange(addr, &connect_packet(ProtocolVersion::V3_1, "c1"));
-    assert_eq!(got, [0x20, 2, 0, 3]);
+    let got = exchange(addr, &connect_disconnect(ProtocolVersion::V3_1, "c1"));
+    assert_eq!(got, [0x20, 2, 0, 0]);
 }
 
 #[test]
-fn connect_v5_gets_0x88() {
+fn connect_v5_is_accepted_with_the_broker_limits() {
     let (_h, addr) = start(config());
-    let got = exchange(addr, &connect_packet(ProtocolVersion::V5, "c1"));
-    assert_eq!(got, [0x20, 3, 0, 0x88, 0]);
+    let got = exchange(addr, &connect_disconnect(ProtocolVersion::V5, "c1"));
+    assert_eq!(connack_code(&got), (0x20, 0));
+    match Packet::decode(ProtocolVersion::V5, &got).unwrap() {
+        Packet::ConnAck(ack) => {
+            assert!(!ack.session_present);
+            assert_eq!(ack.properties.receive_maximum.map(|r| r.get()), Some(1024));
+            assert_eq!(ack.properties.topic_alias_maximum, Some(10));
+            assert_eq!(
+                ack.properties.maximum_packet_size.map(|r| r.get()),
+                Some(1 << 20)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
 fn connect_split_across_reads_is_reassembled() {
     let (_h, addr) = start(config());
-    let bytes = connect_packet(ProtocolVersion::V5, "split");
+    let bytes = connect_disconnect(ProtocolVersion::V3_1_1, "split");
     let mut s = connect(addr);
     for chunk in bytes.chunks(3) {
         s.write_all(chunk).unwrap();
         s.flush().unwrap();
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(read_to_close(&mut s), [0x20, 3, 0, 0x88, 0]);
+    assert_eq!(read_to_close(&mut s), [0x20, 2, 0, 0]);
 }
 
 #[test]
@@ -123,8 +148,8 @@ fn first_packet_not_connect_closes_silently() {
     assert_eq!(exchange(addr, &[0x30, 5, 0, 1, b'a', b'h', b'i']), b"");
     // The broker carries on.
     assert_eq!(
-        exchange(addr, &connect_packet(ProtocolVersion::V3_1_1, "ok")),
-        [0x20, 2, 0, 3]
+        exchange(addr, &connect_disconnect(ProtocolVersion::V3_1_1, "ok")),
+        [0x20, 2, 0, 0]
     );
     drop(h);
 }
@@ -182,9 +207,9 @@ fn connection_limit_is_enforced() {
     assert_eq!(read_to_close(&mut third), b"");
     assert_eq!(h.stats().refused(), 1);
     // The first two are still served.
-    a.write_all(&connect_packet(ProtocolVersion::V3_1_1, "a"))
+    a.write_all(&connect_disconnect(ProtocolVersion::V3_1_1, "a"))
         .unwrap();
-    assert_eq!(read_to_close(&mut a), [0x20, 2, 0, 3]);
+    assert_eq!(read_to_close(&mut a), [0x20, 2, 0, 0]);
     drop(a);
     drop(b);
     // Slots come back when connections end.
@@ -193,10 +218,8 @@ fn connection_limit_is_enforced() {
         assert!(t.elapsed() < Duration::from_secs(5), "slots not released");
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(
-        exchange(addr, &connect_packet(ProtocolVersion::V5, "again")),
-        [0x20, 3, 0, 0x88, 0]
-    );
+    let got = exchange(addr, &connect_disconnect(ProtocolVersion::V5, "again"));
+    assert_eq!(connack_code(&got), (0x20, 0));
 }
 
 #[test]
@@ -226,8 +249,8 @@ fn several_listeners_and_one_shard() {
     assert_eq!(h.local_addrs().len(), 2);
     for &addr in h.local_addrs() {
         assert_eq!(
-            exchange(addr, &connect_packet(ProtocolVersion::V3_1_1, "m")),
-            [0x20, 2, 0, 3]
+            exchange(addr, &connect_disconnect(ProtocolVersion::V3_1_1, "m")),
+            [0x20, 2, 0, 0]
         );
     }
 }

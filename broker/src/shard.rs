@@ -1,0 +1,374 @@
+//! One shard's state and its delivery paths: the session table, the outgoing batches to
+//! other shards, the inbox task that drains this shard's batch queue, and housekeeping
+//! (offline sessions' Wills and expiry, retained-message expiry, `$SYS`).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration as StdDuration;
+
+use tern_core::codec::{QoS, ReasonCode};
+use tern_core::session::{Instant, PublishError, SessionEvent};
+use tokio::sync::oneshot;
+use tracing::debug;
+
+use crate::router::{Routed, SessionId, ShardMsg, SubValue, Target};
+use crate::server::Shared;
+use crate::session::{CoreSession, Msg, Slot, SlotState, now};
+use crate::shutdown::Shutdown;
+
+/// Per-shard message counters for `$SYS`. Each is written only by its shard's thread (a
+/// relaxed load and store, no read-modify-write), read by the `$SYS` publisher.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Every packet received.
+    pub(crate) msgs_received: AtomicU64,
+    /// Every packet sent.
+    pub(crate) msgs_sent: AtomicU64,
+    /// PUBLISH packets received.
+    pub(crate) pub_received: AtomicU64,
+    /// PUBLISH packets sent.
+    pub(crate) pub_sent: AtomicU64,
+    /// Messages dropped (queue full, too large, expired, not authorised).
+    pub(crate) pub_dropped: AtomicU64,
+    pub(crate) bytes_received: AtomicU64,
+    pub(crate) bytes_sent: AtomicU64,
+    /// Connections closed for a protocol violation or malformed packet.
+    pub(crate) protocol_errors: AtomicU64,
+}
+
+/// Adds `n` to a single-writer counter.
+pub(crate) fn bump(c: &AtomicU64, n: u64) {
+    c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+/// Matches and targets of one routing call, reused.
+type RouteScratch = (Vec<(SessionId, SubValue)>, Vec<Target>);
+
+/// State owned by one shard and shared by its tasks (never across threads).
+pub(crate) struct ShardCtx {
+    pub(crate) id: usize,
+    pub(crate) shared: Arc<Shared>,
+    /// The read buffer every connection of this shard reads into; a connection keeps only
+    /// the leftover of a partial frame between reads.
+    pub(crate) scratch: RefCell<Box<[u8]>>,
+    /// Sessions living on this shard.
+    pub(crate) sessions: RefCell<HashMap<SessionId, Rc<RefCell<Slot>>>>,
+    /// Deliveries for a session that is moving here (takeover in progress).
+    pending: RefCell<HashMap<SessionId, Vec<Msg>>>,
+    /// Messages for other shards, flushed once per batch of input.
+    outbox: RefCell<Vec<Vec<ShardMsg>>>,
+    /// Reused buffers for routing.
+    route_scratch: RefCell<RouteScratch>,
+    /// Output buffers not in use (a connection holds one only while writing).
+    spare_out: RefCell<Vec<Vec<u8>>>,
+}
+
+impl ShardCtx {
+    pub(crate) fn new(id: usize, shared: Arc<Shared>, scratch_len: usize) -> Self {
+        let shards = shared.router.inboxes.len();
+        Self {
+            id,
+            shared,
+            scratch: RefCell::new(vec![0; scratch_len].into_boxed_slice()),
+            sessions: RefCell::new(HashMap::new()),
+            pending: RefCell::new(HashMap::new()),
+            outbox: RefCell::new((0..shards).map(|_| Vec::new()).collect()),
+            route_scratch: RefCell::new((Vec::new(), Vec::new())),
+            spare_out: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.shared.counters[self.id]
+    }
+
+    /// An output buffer (empty), from the shard's spares.
+    pub(crate) fn take_out(&self) -> Vec<u8> {
+        self.spare_out.borrow_mut().pop().unwrap_or_default()
+    }
+
+    /// Returns an output buffer; big ones are freed so that idle memory stays small.
+    pub(crate) fn give_out(&self, mut out: Vec<u8>) {
+        out.clear();
+        let mut spare = self.spare_out.borrow_mut();
+        if out.capacity() <= 256 * 1024 && spare.len() < 16 {
+            spare.push(out);
+        }
+    }
+
+    /// Routes `msg` published by `from` (`None`: Will or broker message) to every matching
+    /// session: same-shard sessions get it at once, others through the batch queues
+    /// (flushed by [`flush`](Self::flush)).
+    pub(crate) fn publish(&self, from: Option<SessionId>, msg: &Msg, now: Instant) -> Routed {
+        let mut rs = self.route_scratch.borrow_mut();
+        let (scratch, targets) = &mut *rs;
+        targets.clear();
+        let routed = self
+            .shared
+            .router
+            .state()
+            .route(from, msg, now, scratch, targets);
+        if routed.retain_refused {
+            bump(&self.counters().pub_dropped, 1);
+        }
+        for t in targets.drain(..) {
+            if t.shard == self.id {
+                self.deliver(t.session, t.msg);
+            } else if let Some(batch) = self.outbox.borrow_mut().get_mut(t.shard) {
+                batch.push(ShardMsg::Deliver {
+                    to: t.session,
+                    msg: t.msg,
+                });
+            }
+        }
+        routed
+    }
+
+    /// Queues `msg` in session `id` of this shard and wakes its connection.
+    pub(crate) fn deliver(&self, id: SessionId, msg: Msg) {
+        let slot = self.sessions.borrow().get(&id).cloned();
+        let Some(slot) = slot else {
+            self.deliver_elsewhere(id, msg);
+            return;
+        };
+        let mut guard = slot.borrow_mut();
+        let s = &mut *guard;
+        let result = match &mut s.state {
+            SlotState::Online(conn) => {
+                let r = conn.publish(msg);
+                s.notify.notify_one();
+                r
+            }
+            SlotState::Offline(session) => {
+                if msg.qos() == QoS::AtMostOnce && !self.shared.config.sessions.queue_qos0_offline {
+                    return;
+                }
+                session.publish(msg)
+            }
+            SlotState::Gone => {
+                drop(guard);
+                self.deliver_elsewhere(id, msg);
+                return;
+            }
+        };
+        match result {
+            Ok(()) => {}
+            Err(PublishError::Full(_) | PublishError::Dropped { .. }) => {
+                bump(&self.counters().pub_dropped, 1);
+            }
+        }
+    }
+
+    /// A delivery for a session not (or no longer) here: forward it to where it lives now,
+    /// hold it if it is moving here, or drop it if the session is gone.
+    fn deliver_elsewhere(&self, id: SessionId, msg: Msg) {
+        let home = self.shared.router.state().homes.get(&id).map(|h| h.shard);
+        match home {
+            Some(shard) if shard == self.id => {
+                let cap = self.shared.config.limits.max_queued_messages as usize;
+                let mut pending = self.pending.borrow_mut();
+                let q = pending.entry(id).or_default();
+                if q.len() < cap {
+                    q.push(msg);
+                } else {
+                    bump(&self.counters().pub_dropped, 1);
+                }
+            }
+            Some(shard) => {
+                if let Some(batch) = self.outbox.borrow_mut().get_mut(shard) {
+                    batch.push(ShardMsg::Deliver { to: id, msg });
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Registers a connected session on this shard and hands it what arrived meanwhile.
+    pub(crate) fn insert(&self, id: SessionId, slot: Rc<RefCell<Slot>>) {
+        self.sessions.borrow_mut().insert(id, slot);
+        let held = self.pending.borrow_mut().remove(&id);
+        for msg in held.into_iter().flatten() {
+            self.deliver(id, msg);
+        }
+    }
+
+    /// Sends every batch appended for other shards; one wake per receiving shard at most.
+    pub(crate) fn flush(&self) {
+        let mut outbox = self.outbox.borrow_mut();
+        for (shard, batch) in outbox.iter_mut().enumerate() {
+            if !batch.is_empty()
+                && let Some(inbox) = self.shared.router.inboxes.get(shard)
+            {
+                inbox.push_batch(batch);
+            }
+        }
+    }
+
+    /// Takes session `id` away from this shard for a new connection of its client: the
+    /// attached connection (if any) is closed with 0x8E Session taken over (5.0
+    /// [MQTT-3.1.4-3]), a Will now due is published, and the session is returned.
+    pub(crate) fn take_session(&self, id: SessionId, now: Instant) -> Option<CoreSession> {
+        let slot = self.sessions.borrow_mut().remove(&id)?;
+        let mut s = slot.borrow_mut();
+        let session = match std::mem::replace(&mut s.state, SlotState::Gone) {
+            SlotState::Online(mut conn) => {
+                conn.disconnect(now, ReasonCode::SessionTakenOver);
+                let mut farewell = Vec::new();
+                crate::connection::drain_transmit(&mut conn, now, &mut farewell);
+                s.farewell = farewell;
+                s.notify.notify_one();
+                conn.into_session(now)
+            }
+            SlotState::Offline(session) => *session,
+            SlotState::Gone => return None,
+        };
+        drop(s);
+        let mut session = session;
+        // A Will without delay is due now (the old connection ended abnormally); a delayed
+        // one is cancelled by the new connection ([MQTT-3.1.3-9]).
+        while let Some(ev) = session.poll_event(now) {
+            match ev {
+                SessionEvent::Will(msg) => {
+                    self.publish(None, &msg, now);
+                }
+                SessionEvent::Expired => break,
+            }
+        }
+        Some(session)
+    }
+
+    /// A connection ended: publishes what the session says is due (Will, end of a
+    /// zero-expiry session) and keeps the session offline or deletes it.
+    pub(crate) fn end_session(&self, id: SessionId, slot: &Rc<RefCell<Slot>>, now: Instant) {
+        let mut s = slot.borrow_mut();
+        let mut session = match std::mem::replace(&mut s.state, SlotState::Gone) {
+            SlotState::Online(conn) => conn.into_session(now),
+            SlotState::Offline(session) => *session,
+            SlotState::Gone => return,
+        };
+        drop(s);
+        if self.settle(id, &mut session, now) {
+            slot.borrow_mut().state = SlotState::Offline(Box::new(session));
+        } else {
+            self.sessions.borrow_mut().remove(&id);
+        }
+    }
+
+    /// Publishes a due Will; deletes the session if it expired. `true` if it lives on.
+    fn settle(&self, id: SessionId, session: &mut CoreSession, now: Instant) -> bool {
+        while let Some(ev) = session.poll_event(now) {
+            match ev {
+                SessionEvent::Will(msg) => {
+                    self.publish(None, &msg, now);
+                }
+                SessionEvent::Expired => {
+                    let filters: Vec<String> = session
+                        .subscriptions()
+                        .map(|s| s.filter().to_owned())
+                        .collect();
+                    self.shared.router.state().forget_session(id, &filters);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Offline sessions: delayed Wills and expiry.
+    fn sweep(&self, now: Instant) {
+        let due: Vec<(SessionId, Rc<RefCell<Slot>>)> = self
+            .sessions
+            .borrow()
+            .iter()
+            .filter(|(_, slot)| {
+                matches!(&slot.borrow().state, SlotState::Offline(s)
+                    if s.poll_timeout().is_some_and(|t| t <= now))
+            })
+            .map(|(id, slot)| (*id, Rc::clone(slot)))
+            .collect();
+        for (id, slot) in due {
+            let state = std::mem::replace(&mut slot.borrow_mut().state, SlotState::Gone);
+            if let SlotState::Offline(mut session) = state {
+                if self.settle(id, &mut session, now) {
+                    slot.borrow_mut().state = SlotState::Offline(session);
+                } else {
+                    self.sessions.borrow_mut().remove(&id);
+                }
+            }
+        }
+        self.flush();
+    }
+}
+
+/// Drains this shard's inbox: deliveries from other shards and takeover requests.
+pub(crate) async fn inbox_task(ctx: Rc<ShardCtx>, mut shutdown: Shutdown) {
+    let mut batch = Vec::new();
+    loop {
+        let Some(inbox) = ctx.shared.router.inboxes.get(ctx.id) else {
+            return;
+        };
+        tokio::select! {
+            () = inbox.notify.notified() => {}
+            () = shutdown.recv() => return,
+        }
+        inbox.take(&mut batch);
+        let t = now();
+        for m in batch.drain(..) {
+            match m {
+                ShardMsg::Deliver { to, msg } => ctx.deliver(to, msg),
+                ShardMsg::Takeover { id, reply } => {
+                    let session = ctx.take_session(id, t);
+                    let _ = reply.send(session);
+                }
+            }
+        }
+        ctx.flush();
+    }
+}
+
+/// Asks shard `home` for session `id` (see [`ShardCtx::take_session`]).
+pub(crate) async fn take_remote(ctx: &ShardCtx, home: usize, id: SessionId) -> Option<CoreSession> {
+    let (tx, rx) = oneshot::channel();
+    let inbox = ctx.shared.router.inboxes.get(home)?;
+    inbox.push_batch(&mut vec![ShardMsg::Takeover { id, reply: tx }]);
+    match tokio::time::timeout(StdDuration::from_secs(5), rx).await {
+        Ok(Ok(s)) => s,
+        _ => {
+            debug!(
+                shard = ctx.id,
+                "takeover of session {id} from shard {home} failed"
+            );
+            None
+        }
+    }
+}
+
+/// Once a second: offline sessions' Wills and expiry; on shard 0 also expired retained
+/// messages and `$SYS`.
+pub(crate) async fn housekeeping_task(ctx: Rc<ShardCtx>, mut shutdown: Shutdown) {
+    let mut tick = tokio::time::interval(StdDuration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let sys_every = u64::from(ctx.shared.config.sys_interval_secs);
+    let mut n: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.recv() => return,
+        }
+        let t = now();
+        ctx.sweep(t);
+        if ctx.id == 0 {
+            if n.is_multiple_of(10) {
+                ctx.shared.router.state().expire_retained(t);
+            }
+            if sys_every != 0 && n.is_multiple_of(sys_every) {
+                crate::sys::publish(&ctx, t);
+                ctx.flush();
+            }
+        }
+        n += 1;
+    }
+}
