@@ -346,6 +346,24 @@ impl<B: OwnedBytes> Message<B> {
         n
     }
 
+    /// The same message with another QoS: the broker delivers each subscriber a copy at
+    /// the lower of the published QoS and the subscription's maximum (3.1.1
+    /// [MQTT-3.8.4-6], 5.0 [MQTT-3.8.4-8]). Clones of `B` share the payload when `B` is a
+    /// shared buffer.
+    #[must_use]
+    pub fn with_qos(mut self, qos: QoS) -> Self {
+        self.qos = qos;
+        self
+    }
+
+    /// The same message with the RETAIN flag set or cleared (a retained message delivered
+    /// on subscribe carries 1; a live one 0 unless Retain As Published).
+    #[must_use]
+    pub fn with_retain(mut self, retain: bool) -> Self {
+        self.retain = retain;
+        self
+    }
+
     /// Downgrades the QoS (e.g. to the peer's Maximum QoS).
     pub(crate) fn set_qos(&mut self, qos: QoS) {
         self.qos = qos;
