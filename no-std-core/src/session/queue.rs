@@ -109,6 +109,11 @@ pub(crate) struct MessageQueue<B, Q> {
     pub(crate) qos0_dropped: u32,
     /// QoS 1/2 drops that found the dropped list full (counted only).
     pub(crate) unreported: u32,
+    /// Pending messages with an expiry: when 0, [`Self::expire`] and
+    /// [`Self::next_expiry`] return at once instead of scanning the queue (they run on
+    /// every send, and a subscriber's queue can hold a million messages).
+    #[cfg_attr(feature = "serde", serde(default))]
+    expiring: usize,
 }
 
 impl<B, Q: Default> Default for MessageQueue<B, Q> {
@@ -120,6 +125,7 @@ impl<B, Q: Default> Default for MessageQueue<B, Q> {
             bytes: 0,
             qos0_dropped: 0,
             unreported: 0,
+            expiring: 0,
         }
     }
 }
@@ -131,6 +137,14 @@ impl<B: OwnedBytes, Q: Slots<Queued<B>>> MessageQueue<B, Q> {
 
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Bookkeeping for a message leaving the pending list.
+    fn left(&mut self, m: &Message<B>) {
+        self.bytes = self.bytes.saturating_sub(m.size());
+        if m.expires_at().is_some() {
+            self.expiring = self.expiring.saturating_sub(1);
+        }
     }
 
     fn count(&self) -> usize {
@@ -150,7 +164,7 @@ impl<B: OwnedBytes, Q: Slots<Queued<B>>> MessageQueue<B, Q> {
         {
             Some(i) => {
                 if let Some(q) = self.pending.remove(i) {
-                    self.bytes = self.bytes.saturating_sub(q.message.size());
+                    self.left(&q.message);
                     self.qos0_dropped = self.qos0_dropped.saturating_add(1);
                 }
                 true
@@ -188,12 +202,14 @@ impl<B: OwnedBytes, Q: Slots<Queued<B>>> MessageQueue<B, Q> {
                 (true, ReliableOverflow::Drop) => Rejected::Dropped(message, DropReason::QueueFull),
             });
         }
+        let expires = message.expires_at().is_some();
         match self.pending.push_back(Queued {
             message,
             dropped: None,
         }) {
             Ok(()) => {
                 self.bytes += size;
+                self.expiring += usize::from(expires);
                 Ok(())
             }
             Err(q) => Err(Rejected::Full(q.message)),
@@ -203,22 +219,13 @@ impl<B: OwnedBytes, Q: Slots<Queued<B>>> MessageQueue<B, Q> {
     /// Puts a message back at the front (a message taken out of flight to be re-sent as a new
     /// one). Ignores the budget: the message was already accounted for once.
     pub(crate) fn push_front(&mut self, message: Message<B>) -> Result<(), Message<B>> {
-        let size = message.size();
-        self.pending
-            .insert(
-                0,
-                Queued {
-                    message,
-                    dropped: None,
-                },
-            )
-            .map(|()| self.bytes += size)
-            .map_err(|q| q.message)
+        self.insert(0, message)
     }
 
     /// Inserts at `index` (see [`Self::push_front`]).
     pub(crate) fn insert(&mut self, index: usize, message: Message<B>) -> Result<(), Message<B>> {
         let size = message.size();
+        let expires = message.expires_at().is_some();
         self.pending
             .insert(
                 index,
@@ -227,7 +234,10 @@ impl<B: OwnedBytes, Q: Slots<Queued<B>>> MessageQueue<B, Q> {
                     dropped: None,
                 },
             )
-            .map(|()| self.bytes += size)
+            .map(|()| {
+                self.bytes += size;
+                self.expiring += usize::from(expires);
+            })
             .map_err(|q| q.message)
     }
 
@@ -254,14 +264,14 @@ impl<B: OwnedBytes, Q: Slots<Queued<B>>> MessageQueue<B, Q> {
 
     pub(crate) fn pop_front(&mut self) -> Option<Message<B>> {
         let q = self.pending.pop_front()?;
-        self.bytes = self.bytes.saturating_sub(q.message.size());
+        self.left(&q.message);
         Some(q.message)
     }
 
     /// Moves the front message to the dropped list.
     pub(crate) fn drop_front(&mut self, reason: DropReason) {
         if let Some(mut q) = self.pending.pop_front() {
-            self.bytes = self.bytes.saturating_sub(q.message.size());
+            self.left(&q.message);
             q.dropped = Some(reason);
             self.record_drop(q);
         }
@@ -279,9 +289,12 @@ impl<B: OwnedBytes, Q: Slots<Queued<B>>> MessageQueue<B, Q> {
 
     /// Moves every expired message to the dropped list, keeping the order of the others.
     pub(crate) fn expire(&mut self, now: Instant) {
+        if self.expiring == 0 {
+            return;
+        }
         while let Some(i) = self.pending.position(|q| q.message.is_expired(now)) {
             if let Some(mut q) = self.pending.remove(i) {
-                self.bytes = self.bytes.saturating_sub(q.message.size());
+                self.left(&q.message);
                 q.dropped = Some(DropReason::Expired);
                 self.record_drop(q);
             }
@@ -290,6 +303,9 @@ impl<B: OwnedBytes, Q: Slots<Queued<B>>> MessageQueue<B, Q> {
 
     /// The earliest expiry among queued messages.
     pub(crate) fn next_expiry(&self) -> Option<Instant> {
+        if self.expiring == 0 {
+            return None;
+        }
         (0..self.pending.len())
             .filter_map(|i| self.pending.get(i).and_then(|q| q.message.expires_at()))
             .min()
@@ -304,6 +320,7 @@ impl<B: OwnedBytes, Q: Slots<Queued<B>>> MessageQueue<B, Q> {
     pub(crate) fn clear(&mut self) {
         self.pending.clear();
         self.bytes = 0;
+        self.expiring = 0;
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Message<B>> {
@@ -325,6 +342,36 @@ mod tests {
 
     fn topics(q: &Q) -> std::vec::Vec<std::string::String> {
         q.iter().map(|m| m.topic().into()).collect()
+    }
+
+    #[test]
+    fn expiry_bookkeeping_follows_every_path_in_and_out() {
+        let policy = QueuePolicy::default();
+        let mut q = Q::default();
+        let t0 = Instant::from_secs(0);
+        let lifetime = Duration::from_secs(5);
+        q.push(msg("keep", QoS::AtLeastOnce), &policy).unwrap();
+        assert_eq!(q.next_expiry(), None);
+        q.push(
+            msg("x1", QoS::AtLeastOnce).with_expiry(t0, lifetime),
+            &policy,
+        )
+        .unwrap();
+        q.push_front(msg("x0", QoS::AtMostOnce).with_expiry(t0, lifetime))
+            .unwrap();
+        assert_eq!(q.expiring, 2);
+        assert_eq!(q.next_expiry(), Some(t0 + lifetime));
+        // Leaving by pop_front counts down too.
+        assert_eq!(q.pop_front().unwrap().topic(), "x0");
+        assert_eq!(q.expiring, 1);
+        q.expire(Instant::from_secs(10));
+        assert_eq!(topics(&q), ["keep"]);
+        assert_eq!(q.expiring, 0);
+        assert_eq!(q.next_expiry(), None);
+        q.insert(1, msg("x2", QoS::AtLeastOnce).with_expiry(t0, lifetime))
+            .unwrap();
+        q.clear();
+        assert_eq!((q.expiring, q.bytes()), (0, 0));
     }
 
     #[test]
