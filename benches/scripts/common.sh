@@ -66,7 +66,7 @@ start_mosquitto() {
 # start_tern BIN PORT WORKDIR: starts the Tern broker; sets BROKER_PID (same caveat).
 start_tern() {
     local bin=$1 port=$2 dir=$3 pid
-    "$bin" --listen "127.0.0.1:$port" >"$dir/tern-$port.log" 2>&1 &
+    "$bin" --config "$SCRIPTS_DIR/tern.toml" --listen "127.0.0.1:$port" >"$dir/tern-$port.log" 2>&1 &
     pid=$!
     STARTED_PIDS+=("$pid")
     wait_listening "$pid" "$port" tern || { tail -5 "$dir/tern-$port.log" >&2; die "tern broker did not start"; }
