@@ -330,6 +330,7 @@ impl<T: Transport> Connection<T> {
             let home = Home {
                 shard: self.ctx.id,
                 client_id: Arc::clone(&client_id),
+                online: true,
             };
             match prev {
                 Some((pid, _)) if resume => {
@@ -454,7 +455,10 @@ impl<T: Transport> Connection<T> {
                 () = notify.notified() => {}
                 () = sleep_until(deadline.map_or(far, to_tokio)) => {
                     if let SlotState::Online(conn) = &mut a.slot.borrow_mut().state {
+                        // Keep-alive, and expired queued messages (which free queue bytes).
+                        let before = conn.session().queued_bytes();
                         conn.handle_timeout(now());
+                        self.ctx.queued_delta(before, conn.session().queued_bytes());
                     }
                 }
                 () = shutdown.recv() => {
@@ -501,7 +505,9 @@ impl<T: Transport> Connection<T> {
         if self.out.capacity() == 0 {
             self.out = self.ctx.take_out();
         }
+        let before = conn.session().queued_bytes();
         let (packets, publishes, more) = drain_transmit(conn, now(), &mut self.out);
+        self.ctx.queued_delta(before, conn.session().queued_bytes());
         let c = self.ctx.counters();
         bump(&c.msgs_sent, packets);
         bump(&c.pub_sent, publishes);
@@ -776,6 +782,7 @@ impl<T: Transport> Connection<T> {
         if self.out.capacity() == 0 {
             self.out = self.ctx.take_out();
         }
+        let before = conn.session().queued_bytes();
         let (packets, publishes, _) = drain_transmit(conn, t, &mut self.out);
         let mut ack = SubAck::new(s.packet_id, ReasonCodes::Slice(&codes));
         if !v5 {
@@ -796,6 +803,7 @@ impl<T: Transport> Connection<T> {
                 bump(&c.pub_dropped, 1);
             }
         }
+        self.ctx.queued_delta(before, conn.session().queued_bytes());
         None
     }
 
@@ -831,7 +839,9 @@ impl<T: Transport> Connection<T> {
         if self.out.capacity() == 0 {
             self.out = self.ctx.take_out();
         }
+        let before = conn.session().queued_bytes();
         let (packets, publishes, _) = drain_transmit(conn, t, &mut self.out);
+        self.ctx.queued_delta(before, conn.session().queued_bytes());
         let mut ack = UnsubAck::new(u.packet_id);
         ack.reason_codes = ReasonCodes::Slice(&codes);
         encode_into(&mut self.out, &Packet::UnsubAck(ack), a.version);

@@ -49,6 +49,8 @@ pub(crate) struct SubValue {
 pub(crate) struct Home {
     pub(crate) shard: usize,
     pub(crate) client_id: Arc<str>,
+    /// A connection is attached (shared groups deliver to online members first).
+    pub(crate) online: bool,
 }
 
 /// The shared routing table.
@@ -225,6 +227,7 @@ impl RouterState {
         let _ = now;
         scratch.clear();
         let cursors = &mut self.cursors;
+        let homes = &self.homes;
         self.index.for_each_match(&topic, |m| match m {
             Match::Subscription { client, value, .. } => {
                 if value.options.no_local && Some(*client) == from {
@@ -241,8 +244,21 @@ impl RouterState {
                 key.push_str(group);
                 key.push('\0');
                 key.push_str(filter);
+                // Round-robin over the online members; if none is online, the next
+                // member's session queues it.
                 let cursor = cursors.entry(key).or_insert(0);
-                let i = *cursor % members.len();
+                let n = members.len();
+                let start = *cursor % n;
+                let online = |i: &usize| {
+                    members
+                        .get(*i)
+                        .and_then(|(c, _)| homes.get(c))
+                        .is_some_and(|h| h.online)
+                };
+                let i = (start..start + n)
+                    .map(|i| i % n)
+                    .find(online)
+                    .unwrap_or(start);
                 *cursor = i + 1;
                 if let Some((client, value)) = members.get(i) {
                     scratch.push((*client, *value));
@@ -380,6 +396,7 @@ mod tests {
                     Home {
                         shard,
                         client_id: format!("c{id}").into(),
+                        online: id != 3,
                     },
                 );
             }
@@ -434,6 +451,20 @@ mod tests {
         }
         let got: Vec<_> = out.iter().map(|t| t.session).collect();
         assert_eq!(got, [1, 2, 1, 2]);
+        // Session 3 is offline: skipped while another member is online.
+        s.index.subscribe_shared(f, 3, opts(QoS::AtMostOnce));
+        out.clear();
+        for _ in 0..4 {
+            s.route(
+                None,
+                &msg("t", QoS::AtMostOnce, false),
+                Instant::ZERO,
+                &mut scratch,
+                &mut out,
+            );
+        }
+        assert!(out.iter().all(|t| t.session != 3), "offline member chosen");
+        assert_eq!(out.len(), 4);
     }
 
     #[test]

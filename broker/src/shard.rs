@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration as StdDuration;
 
 use tern_core::codec::{QoS, ReasonCode};
@@ -37,6 +37,8 @@ pub(crate) struct Counters {
     pub(crate) bytes_sent: AtomicU64,
     /// Connections closed for a protocol violation or malformed packet.
     pub(crate) protocol_errors: AtomicU64,
+    /// Bytes queued in the sessions of this shard (for `limits.max_queued_bytes_total`).
+    pub(crate) queued_bytes: AtomicI64,
 }
 
 /// Adds `n` to a single-writer counter.
@@ -83,6 +85,26 @@ impl ShardCtx {
 
     pub(crate) fn counters(&self) -> &Counters {
         &self.shared.counters[self.id]
+    }
+
+    /// Records that this shard's sessions now queue `after - before` bytes more.
+    pub(crate) fn queued_delta(&self, before: usize, after: usize) {
+        if before != after {
+            let c = &self.counters().queued_bytes;
+            let d = after as i64 - before as i64;
+            c.store(c.load(Ordering::Relaxed) + d, Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes queued in all sessions of all shards.
+    pub(crate) fn queued_total(&self) -> u64 {
+        let sum: i64 = self
+            .shared
+            .counters
+            .iter()
+            .map(|c| c.queued_bytes.load(Ordering::Relaxed))
+            .sum();
+        u64::try_from(sum).unwrap_or(0)
     }
 
     /// An output buffer (empty), from the shard's spares.
@@ -134,11 +156,19 @@ impl ShardCtx {
             self.deliver_elsewhere(id, msg);
             return;
         };
+        // The broker-wide cap on queued bytes (`limits.max_queued_bytes_total`).
+        let cap = self.shared.config.limits.max_queued_bytes_total.0;
+        if self.queued_total().saturating_add(msg.size() as u64) > cap {
+            bump(&self.counters().pub_dropped, 1);
+            return;
+        }
         let mut guard = slot.borrow_mut();
         let s = &mut *guard;
         let result = match &mut s.state {
             SlotState::Online(conn) => {
+                let before = conn.session().queued_bytes();
                 let r = conn.publish(msg);
+                self.queued_delta(before, conn.session().queued_bytes());
                 s.notify.notify_one();
                 r
             }
@@ -146,7 +176,10 @@ impl ShardCtx {
                 if msg.qos() == QoS::AtMostOnce && !self.shared.config.sessions.queue_qos0_offline {
                     return;
                 }
-                session.publish(msg)
+                let before = session.queued_bytes();
+                let r = session.publish(msg);
+                self.queued_delta(before, session.queued_bytes());
+                r
             }
             SlotState::Gone => {
                 drop(guard);
@@ -188,6 +221,9 @@ impl ShardCtx {
 
     /// Registers a connected session on this shard and hands it what arrived meanwhile.
     pub(crate) fn insert(&self, id: SessionId, slot: Rc<RefCell<Slot>>) {
+        if let SlotState::Online(conn) = &slot.borrow().state {
+            self.queued_delta(0, conn.session().queued_bytes());
+        }
         self.sessions.borrow_mut().insert(id, slot);
         let held = self.pending.borrow_mut().remove(&id);
         for msg in held.into_iter().flatten() {
@@ -227,6 +263,7 @@ impl ShardCtx {
         };
         drop(s);
         let mut session = session;
+        self.queued_delta(session.queued_bytes(), 0);
         // A Will without delay is due now (the old connection ended abnormally); a delayed
         // one is cancelled by the new connection ([MQTT-3.1.3-9]).
         while let Some(ev) = session.poll_event(now) {
@@ -252,6 +289,9 @@ impl ShardCtx {
         drop(s);
         if self.settle(id, &mut session, now) {
             slot.borrow_mut().state = SlotState::Offline(Box::new(session));
+            if let Some(h) = self.shared.router.state().homes.get_mut(&id) {
+                h.online = false;
+            }
         } else {
             self.sessions.borrow_mut().remove(&id);
         }
@@ -259,6 +299,13 @@ impl ShardCtx {
 
     /// Publishes a due Will; deletes the session if it expired. `true` if it lives on.
     fn settle(&self, id: SessionId, session: &mut CoreSession, now: Instant) -> bool {
+        let before = session.queued_bytes();
+        let lives = self.settle_events(id, session, now);
+        self.queued_delta(before, session.queued_bytes());
+        lives
+    }
+
+    fn settle_events(&self, id: SessionId, session: &mut CoreSession, now: Instant) -> bool {
         while let Some(ev) = session.poll_event(now) {
             match ev {
                 SessionEvent::Will(msg) => {
@@ -289,6 +336,16 @@ impl ShardCtx {
             })
             .map(|(id, slot)| (*id, Rc::clone(slot)))
             .collect();
+        // Deliveries held for a session that never arrived (its takeover failed, or it
+        // was discarded) are dropped.
+        {
+            let sessions = self.sessions.borrow();
+            let router = self.shared.router.state();
+            self.pending.borrow_mut().retain(|id, _| {
+                !sessions.contains_key(id)
+                    && router.homes.get(id).is_some_and(|h| h.shard == self.id)
+            });
+        }
         for (id, slot) in due {
             let state = std::mem::replace(&mut slot.borrow_mut().state, SlotState::Gone);
             if let SlotState::Offline(mut session) = state {
