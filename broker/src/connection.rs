@@ -39,7 +39,7 @@ use tern_core::session::{
 };
 use tern_core::topic::{SharedFilter, TopicFilter, TopicName};
 use tokio::time::{sleep_until, timeout};
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::auth::{AuthDecision, ClientInfo, ConnectInfo};
 use crate::config::OverflowPolicy;
@@ -594,6 +594,7 @@ impl<T: Transport> Connection<T> {
                     // Malformed after CONNACK: 5.0 gets DISCONNECT with the reason code,
                     // 3.1.1 is closed without a word ([MQTT-4.8.0-1], 5.0 4.13).
                     bump(&self.ctx.counters().protocol_errors, 1);
+                    info!(client = %a.client_id, "closing: malformed packet: {e}");
                     if let SlotState::Online(conn) = &mut a.slot.borrow_mut().state {
                         conn.disconnect(now(), e.reason_code());
                     }
@@ -619,7 +620,7 @@ impl<T: Transport> Connection<T> {
             Ok(i) => i,
             Err(e) => {
                 bump(&self.ctx.counters().protocol_errors, 1);
-                debug!(client = %a.client_id, "protocol error: {e}");
+                info!(client = %a.client_id, "closing: protocol error: {e}");
                 return Some(End::Closed(CloseReason::Protocol(e)));
             }
         };
@@ -785,6 +786,9 @@ impl<T: Transport> Connection<T> {
         let before = conn.session().queued_bytes();
         let (packets, publishes, _) = drain_transmit(conn, t, &mut self.out);
         let mut ack = SubAck::new(s.packet_id, ReasonCodes::Slice(&codes));
+        if let Some(bad) = codes.iter().find(|c| c.is_error()) {
+            ack.properties.reason_string = Some(bad.description());
+        }
         if !v5 {
             // 3.1.1 knows only 0x80 Failure.
             for c in &mut codes {
@@ -844,6 +848,9 @@ impl<T: Transport> Connection<T> {
         self.ctx.queued_delta(before, conn.session().queued_bytes());
         let mut ack = UnsubAck::new(u.packet_id);
         ack.reason_codes = ReasonCodes::Slice(&codes);
+        if let Some(bad) = codes.iter().find(|c| c.is_error()) {
+            ack.properties.reason_string = Some(bad.description());
+        }
         encode_into(&mut self.out, &Packet::UnsubAck(ack), a.version);
         let c = self.ctx.counters();
         bump(&c.msgs_sent, packets + 1);
@@ -961,7 +968,12 @@ fn write_connack(out: &mut Vec<u8>, version: ProtocolVersion, reason: ReasonCode
     if !version.is_v5() && reason.to_v3_connack().is_none() {
         return;
     }
-    encode_into(out, &Packet::ConnAck(ConnAck::new(false, reason)), version);
+    let mut ack = ConnAck::new(false, reason);
+    if version.is_v5() {
+        // Every negative acknowledgement says why, in words too.
+        ack.properties.reason_string = Some(reason.description());
+    }
+    encode_into(out, &Packet::ConnAck(ack), version);
 }
 
 /// Appends `packet` encoded for `version` to `out`.
@@ -1007,7 +1019,13 @@ mod tests {
         assert_eq!(out, [0x20, 2, 0, 3]);
         out.clear();
         write_connack(&mut out, ProtocolVersion::V5, ReasonCode::ServerUnavailable);
-        assert_eq!(out, [0x20, 3, 0, 0x88, 0]);
+        match Packet::decode(ProtocolVersion::V5, &out).unwrap() {
+            Packet::ConnAck(ack) => {
+                assert_eq!(ack.reason, ReasonCode::ServerUnavailable);
+                assert_eq!(ack.properties.reason_string, Some("Server unavailable"));
+            }
+            other => panic!("{other:?}"),
+        }
         out.clear();
         write_connack(
             &mut out,
