@@ -43,6 +43,7 @@ use tracing::{debug, info};
 
 use crate::auth::{AuthDecision, ClientInfo, ConnectInfo};
 use crate::config::OverflowPolicy;
+use crate::outbuf::OutBuf;
 use crate::router::{Home, SessionId, SubValue};
 use crate::server::ConnectionPermit;
 use crate::session::{CoreConn, Msg, Slot, SlotState, now, to_tokio};
@@ -60,7 +61,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// kernel sends FIN rather than RST (which could discard our last packet at the peer).
 const LINGER: Duration = Duration::from_secs(2);
 /// Output gathered per write: a burst of deliveries is written in slices of this size.
-const OUT_BATCH: usize = 256 * 1024;
+pub(crate) const OUT_BATCH: usize = 256 * 1024;
 
 /// How a connection ended (for the debug log).
 #[derive(Debug)]
@@ -115,7 +116,7 @@ pub(crate) struct Connection<T> {
     /// Total bytes the decoder needs before it can make progress.
     needed: usize,
     /// Pending output (taken from the shard's spares while in use).
-    out: Vec<u8>,
+    out: OutBuf,
 }
 
 impl<T: Transport> Connection<T> {
@@ -128,7 +129,7 @@ impl<T: Transport> Connection<T> {
             reader: FrameReader::new(max),
             leftover: Vec::new(),
             needed: 0,
-            out: Vec::new(),
+            out: OutBuf::default(),
         }
     }
 
@@ -184,14 +185,12 @@ impl<T: Transport> Connection<T> {
             return Ok(());
         }
         let n = self.out.len() as u64;
-        timeout(WRITE_TIMEOUT, self.transport.write_all(&self.out))
+        timeout(WRITE_TIMEOUT, self.transport.write_all(self.out.as_slice()))
             .await
             .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
         bump(&self.ctx.counters().bytes_sent, n);
-        self.out.clear();
-        if self.out.capacity() > OUT_BATCH * 2 {
-            self.out = Vec::new();
-        }
+        // The buffer goes back to the shard: an idle connection holds none.
+        self.ctx.give_out(std::mem::take(&mut self.out));
         Ok(())
     }
 
@@ -265,7 +264,7 @@ impl<T: Transport> Connection<T> {
         };
         let v5 = connect.protocol.is_v5();
         bump(&self.ctx.counters().msgs_received, 1);
-        let refuse = |out: &mut Vec<u8>, r: ReasonCode| {
+        let refuse = |out: &mut OutBuf, r: ReasonCode| {
             write_connack(out, connect.protocol, r);
             End::Refused(r)
         };
@@ -379,7 +378,7 @@ impl<T: Transport> Connection<T> {
                     }
                     encode_into(&mut self.out, &Packet::ConnAck(ack), connect.protocol);
                 }
-                _ => self.out.extend_from_slice(bytes),
+                _ => self.out.extend(bytes),
             }
             bump(&self.ctx.counters().msgs_sent, 1);
         }
@@ -485,7 +484,7 @@ impl<T: Transport> Connection<T> {
     async fn close(&mut self, a: &Attached, end: End, shutdown: &mut Shutdown) -> io::Result<End> {
         self.drain(a);
         let farewell = std::mem::take(&mut a.slot.borrow_mut().farewell);
-        self.out.extend_from_slice(&farewell);
+        self.out.extend(farewell.as_slice());
         let by_peer = matches!(end, End::Closed(CloseReason::Disconnected { .. }));
         if by_peer {
             self.write_out().await?;
@@ -926,45 +925,39 @@ fn engine_config(config: &crate::Config, server_keep_alive: Option<u16>) -> Engi
 pub(crate) fn drain_transmit(
     conn: &mut CoreConn,
     now: Instant,
-    out: &mut Vec<u8>,
+    out: &mut OutBuf,
 ) -> (u64, u64, bool) {
-    const CHUNK: usize = 16 * 1024;
-    let mut pos = out.len();
     let mut packets = 0;
     let mut publishes = 0;
-    out.resize(pos + CHUNK, 0);
+    let mut want = 512;
     let more = loop {
-        if pos >= OUT_BATCH {
+        if out.len() >= OUT_BATCH {
             break true;
         }
-        if out.len() - pos < 512 {
-            out.resize(out.len() + CHUNK, 0);
-        }
-        match conn.poll_transmit(now, out.get_mut(pos..).unwrap_or_default()) {
+        let room = out.spare(want);
+        match conn.poll_transmit(now, room) {
             Ok(Some(n)) => {
-                if out.get(pos).is_some_and(|b| b >> 4 == 3) {
+                if room.first().is_some_and(|b| b >> 4 == 3) {
                     publishes += 1;
                 }
                 packets += 1;
-                pos += n;
+                out.advance(n);
+                want = 512;
             }
             Ok(None) => break false,
-            Err(EncodeError::InsufficientSize { required }) => {
-                out.resize(pos + required.max(CHUNK), 0);
-            }
+            Err(EncodeError::InsufficientSize { required }) => want = required,
             Err(e) => {
                 debug!("cannot encode: {e}");
                 break false;
             }
         }
     };
-    out.truncate(pos);
     (packets, publishes, more)
 }
 
 /// Queues a CONNACK with `reason` in `version`'s wire form. A 3.1 / 3.1.1 peer gets the
 /// 3.1.1 return code, or nothing when there is none ([MQTT-3.1.4-1]: close instead).
-fn write_connack(out: &mut Vec<u8>, version: ProtocolVersion, reason: ReasonCode) {
+fn write_connack(out: &mut OutBuf, version: ProtocolVersion, reason: ReasonCode) {
     if !version.is_v5() && reason.to_v3_connack().is_none() {
         return;
     }
@@ -977,16 +970,12 @@ fn write_connack(out: &mut Vec<u8>, version: ProtocolVersion, reason: ReasonCode
 }
 
 /// Appends `packet` encoded for `version` to `out`.
-fn encode_into(out: &mut Vec<u8>, packet: &Packet<'_>, version: ProtocolVersion) {
-    let start = out.len();
+fn encode_into(out: &mut OutBuf, packet: &Packet<'_>, version: ProtocolVersion) {
     match packet.encoded_len(version) {
-        Ok(len) => {
-            out.resize(start + len, 0);
-            if let Err(e) = packet.encode(version, out.get_mut(start..).unwrap_or_default()) {
-                out.truncate(start);
-                debug!("cannot encode {:?}: {e}", packet.packet_type());
-            }
-        }
+        Ok(len) => match packet.encode(version, out.spare(len)) {
+            Ok(n) => out.advance(n),
+            Err(e) => debug!("cannot encode {:?}: {e}", packet.packet_type()),
+        },
         Err(e) => debug!("cannot encode {:?}: {e}", packet.packet_type()),
     }
 }
@@ -1010,16 +999,16 @@ mod tests {
 
     #[test]
     fn connack_forms() {
-        let mut out = Vec::new();
+        let mut out = OutBuf::default();
         write_connack(
             &mut out,
             ProtocolVersion::V3_1_1,
             ReasonCode::ServerUnavailable,
         );
-        assert_eq!(out, [0x20, 2, 0, 3]);
+        assert_eq!(out.as_slice(), [0x20, 2, 0, 3]);
         out.clear();
         write_connack(&mut out, ProtocolVersion::V5, ReasonCode::ServerUnavailable);
-        match Packet::decode(ProtocolVersion::V5, &out).unwrap() {
+        match Packet::decode(ProtocolVersion::V5, out.as_slice()).unwrap() {
             Packet::ConnAck(ack) => {
                 assert_eq!(ack.reason, ReasonCode::ServerUnavailable);
                 assert_eq!(ack.properties.reason_string, Some("Server unavailable"));

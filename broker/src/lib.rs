@@ -41,6 +41,7 @@
 pub mod auth;
 pub mod config;
 mod connection;
+mod outbuf;
 mod router;
 pub mod server;
 mod session;

@@ -8,6 +8,8 @@ use bytes::{Bytes, BytesMut};
 use tern_core::session::{Connection, Growable, Instant, Message, OwnedBytes, Server, Session};
 use tokio::sync::Notify;
 
+use crate::outbuf::OutBuf;
+
 /// A shared, immutable buffer for topics, payloads and stored properties: a message routed
 /// to many subscribers is copied out of the read buffer once and then shared by reference
 /// count (`bytes::Bytes`), never copied per subscriber.
@@ -71,7 +73,7 @@ pub(crate) struct Slot {
     /// Wakes the connection task: deliveries queued, or taken over.
     pub(crate) notify: Rc<Notify>,
     /// Bytes the old connection must still write before closing (DISCONNECT 0x8E).
-    pub(crate) farewell: Vec<u8>,
+    pub(crate) farewell: OutBuf,
 }
 
 impl Slot {
@@ -79,7 +81,7 @@ impl Slot {
         Self {
             state: SlotState::Online(Box::new(conn)),
             notify: Rc::new(Notify::new()),
-            farewell: Vec::new(),
+            farewell: OutBuf::default(),
         }
     }
 }

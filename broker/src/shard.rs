@@ -3,7 +3,6 @@
 //! (offline sessions' Wills and expiry, retained-message expiry, `$SYS`).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -14,7 +13,9 @@ use tern_core::session::{Instant, PublishError, SessionEvent};
 use tokio::sync::oneshot;
 use tracing::debug;
 
-use crate::router::{Routed, SessionId, ShardMsg, SubValue, Target};
+use crate::connection::OUT_BATCH;
+use crate::outbuf::OutBuf;
+use crate::router::{IdMap, Routed, SessionId, ShardMsg, SubValue, Target};
 use crate::server::Shared;
 use crate::session::{CoreSession, Msg, Slot, SlotState, now};
 use crate::shutdown::Shutdown;
@@ -57,15 +58,15 @@ pub(crate) struct ShardCtx {
     /// the leftover of a partial frame between reads.
     pub(crate) scratch: RefCell<Box<[u8]>>,
     /// Sessions living on this shard.
-    pub(crate) sessions: RefCell<HashMap<SessionId, Rc<RefCell<Slot>>>>,
+    pub(crate) sessions: RefCell<IdMap<Rc<RefCell<Slot>>>>,
     /// Deliveries for a session that is moving here (takeover in progress).
-    pending: RefCell<HashMap<SessionId, Vec<Msg>>>,
+    pending: RefCell<IdMap<Vec<Msg>>>,
     /// Messages for other shards, flushed once per batch of input.
     outbox: RefCell<Vec<Vec<ShardMsg>>>,
     /// Reused buffers for routing.
     route_scratch: RefCell<RouteScratch>,
     /// Output buffers not in use (a connection holds one only while writing).
-    spare_out: RefCell<Vec<Vec<u8>>>,
+    spare_out: RefCell<Vec<OutBuf>>,
 }
 
 impl ShardCtx {
@@ -75,8 +76,8 @@ impl ShardCtx {
             id,
             shared,
             scratch: RefCell::new(vec![0; scratch_len].into_boxed_slice()),
-            sessions: RefCell::new(HashMap::new()),
-            pending: RefCell::new(HashMap::new()),
+            sessions: RefCell::new(IdMap::default()),
+            pending: RefCell::new(IdMap::default()),
             outbox: RefCell::new((0..shards).map(|_| Vec::new()).collect()),
             route_scratch: RefCell::new((Vec::new(), Vec::new())),
             spare_out: RefCell::new(Vec::new()),
@@ -108,15 +109,15 @@ impl ShardCtx {
     }
 
     /// An output buffer (empty), from the shard's spares.
-    pub(crate) fn take_out(&self) -> Vec<u8> {
+    pub(crate) fn take_out(&self) -> OutBuf {
         self.spare_out.borrow_mut().pop().unwrap_or_default()
     }
 
     /// Returns an output buffer; big ones are freed so that idle memory stays small.
-    pub(crate) fn give_out(&self, mut out: Vec<u8>) {
+    pub(crate) fn give_out(&self, mut out: OutBuf) {
         out.clear();
         let mut spare = self.spare_out.borrow_mut();
-        if out.capacity() <= 256 * 1024 && spare.len() < 16 {
+        if out.capacity() != 0 && out.capacity() <= 2 * OUT_BATCH && spare.len() < 16 {
             spare.push(out);
         }
     }
@@ -252,7 +253,7 @@ impl ShardCtx {
         let session = match std::mem::replace(&mut s.state, SlotState::Gone) {
             SlotState::Online(mut conn) => {
                 conn.disconnect(now, ReasonCode::SessionTakenOver);
-                let mut farewell = Vec::new();
+                let mut farewell = OutBuf::default();
                 crate::connection::drain_transmit(&mut conn, now, &mut farewell);
                 s.farewell = farewell;
                 s.notify.notify_one();
