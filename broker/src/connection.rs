@@ -143,14 +143,17 @@ impl<T: Transport> Connection<T> {
     }
 
     async fn serve(&mut self, shutdown: &mut Shutdown) -> io::Result<End> {
-        let frame = match self.read_connect(shutdown).await? {
+        // The CONNECT phase and the closing paths run once per connection: their futures
+        // are boxed so that the task's own state (held while the connection idles) is
+        // only what the open phase needs.
+        let frame = match Box::pin(self.read_connect(shutdown)).await? {
             Ok(frame) => frame,
             Err(end) => {
                 self.finish(shutdown).await?;
                 return Ok(end);
             }
         };
-        let attached = match self.accept(&frame).await {
+        let attached = match Box::pin(self.accept(&frame)).await {
             Ok(a) => a,
             Err(end) => {
                 self.finish(shutdown).await?;
@@ -176,7 +179,7 @@ impl<T: Transport> Connection<T> {
     /// to an RST.
     async fn finish(&mut self, shutdown: &mut Shutdown) -> io::Result<()> {
         self.write_out().await?;
-        self.linger(shutdown).await;
+        Box::pin(self.linger(shutdown)).await;
         Ok(())
     }
 
@@ -204,22 +207,30 @@ impl<T: Transport> Connection<T> {
             self.ctx.shared.config.limits.connect_timeout_secs,
         ));
         let deadline = tokio::time::Instant::now() + connect_timeout;
-        let mut buf = [0u8; 2048];
         loop {
             tokio::select! {
                 r = self.transport.readable() => r?,
                 () = sleep_until(deadline) => return Ok(Err(End::ConnectTimeout)),
                 () = shutdown.recv() => return Ok(Err(End::Shutdown)),
             }
-            let n = match self.transport.try_read(&mut buf) {
+            // Read into the shard's scratch (no buffer of our own in the task's state, so
+            // a connection waiting for its CONNECT costs little); keep what arrived.
+            let read = {
+                let ctx = Rc::clone(&self.ctx);
+                let mut scratch = ctx.scratch.borrow_mut();
+                let r = self.transport.try_read(&mut scratch);
+                if let Ok(n) = r {
+                    self.leftover
+                        .extend_from_slice(scratch.get(..n).unwrap_or_default());
+                }
+                r
+            };
+            match read {
                 Ok(0) => return Ok(Err(End::PeerClosed)),
-                Ok(n) => n,
+                Ok(n) => bump(&self.ctx.counters().bytes_received, n as u64),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Err(e),
-            };
-            bump(&self.ctx.counters().bytes_received, n as u64);
-            self.leftover
-                .extend_from_slice(buf.get(..n).unwrap_or_default());
+            }
             match self.reader.decode(&self.leftover) {
                 Ok(Decoded::Incomplete { .. }) => {}
                 Ok(Decoded::Packet { packet, consumed }) => {
@@ -416,7 +427,7 @@ impl<T: Transport> Connection<T> {
             let rest = data.get(consumed..).unwrap_or_default();
             self.leftover = rest.to_vec();
             if let Some(end) = end {
-                return self.close(a, end, shutdown).await;
+                return Box::pin(self.close(a, end, shutdown)).await;
             }
         }
         loop {
@@ -430,7 +441,7 @@ impl<T: Transport> Connection<T> {
                 }
             }
             if let Some(end) = self.closed(a) {
-                return self.close(a, end, shutdown).await;
+                return Box::pin(self.close(a, end, shutdown)).await;
             }
             let deadline = match &a.slot.borrow().state {
                 SlotState::Online(conn) => conn.poll_timeout(),
@@ -448,7 +459,7 @@ impl<T: Transport> Connection<T> {
                             }
                             return Ok(End::PeerClosed);
                         }
-                        Step::Close(end) => return self.close(a, end, shutdown).await,
+                        Step::Close(end) => return Box::pin(self.close(a, end, shutdown)).await,
                     }
                 }
                 () = notify.notified() => {}
@@ -465,7 +476,7 @@ impl<T: Transport> Connection<T> {
                         conn.disconnect(now(), ReasonCode::ServerShuttingDown);
                     }
                     self.drain(a);
-                    self.finish(shutdown).await?;
+                    Box::pin(self.finish(shutdown)).await?;
                     return Ok(End::Shutdown);
                 }
             }
@@ -863,14 +874,15 @@ impl<T: Transport> Connection<T> {
             return;
         }
         let deadline = tokio::time::Instant::now() + LINGER;
-        let mut buf = [0u8; 1024];
         loop {
             tokio::select! {
                 r = self.transport.readable() => if r.is_err() { return },
                 () = sleep_until(deadline) => return,
                 () = shutdown.recv() => return,
             }
-            match self.transport.try_read(&mut buf) {
+            let ctx = Rc::clone(&self.ctx);
+            let mut scratch = ctx.scratch.borrow_mut();
+            match self.transport.try_read(&mut scratch) {
                 Ok(0) => return,
                 Err(e) if e.kind() != io::ErrorKind::WouldBlock => return,
                 _ => {}
@@ -929,7 +941,7 @@ pub(crate) fn drain_transmit(
 ) -> (u64, u64, bool) {
     let mut packets = 0;
     let mut publishes = 0;
-    let mut want = 512;
+    let mut want = 128;
     let more = loop {
         if out.len() >= OUT_BATCH {
             break true;
@@ -942,7 +954,7 @@ pub(crate) fn drain_transmit(
                 }
                 packets += 1;
                 out.advance(n);
-                want = 512;
+                want = 128;
             }
             Ok(None) => break false,
             Err(EncodeError::InsufficientSize { required }) => want = required,
