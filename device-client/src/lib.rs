@@ -80,14 +80,18 @@
 //!
 //! | `size_of::<Client<S>>()`, 32-bit Cortex-M | 3.1.1 only | 5.0 + QoS 2 |
 //! |---|---|---|
-//! | `Fixed<1, 1, 0, 32, 0>` (the size probe) | 784 | 912 |
-//! | `Fixed<4, 4, 0, 128, 0>` | 4,032 | 5,696 |
+//! | `Fixed<1, 1, 0, 32, 0>` (the size probe) | 624 | 752 |
+//! | `Fixed<4, 4, 0, 128, 0>` | 3,872 | 5,536 |
 //!
-//! plus `rx.len() + tx.len()` and, during calls, the stack. About 700 bytes of the probe
-//! figure are the core engine's fixed part (a 32-entry event queue, an 8-entry control
-//! queue, limits, configuration, keep-alive), independent of the const generics; the
-//! project goal of at most 256 bytes beyond the caller's buffers needs those queues to
-//! shrink in `tern-core`. The `const` assertions below pin the table so it cannot drift.
+//! plus `rx.len() + tx.len()` and, during calls, the stack. Of the probe figure (3.1.1),
+//! about 240 bytes are fixed: the client's buffer bookkeeping and the core connection
+//! (an 8-entry event queue and a 4-entry control queue, the client role's capacities;
+//! limits; keep-alive). The rest is the session: three message slots of `2 x (32 + 4)`
+//! bytes plus flags (one in flight, one queued, one in the queue's dropped list) and the
+//! incoming table. The project goal of at most 256 bytes beyond the caller's buffers
+//! needs the unacknowledged messages kept encoded in a caller-supplied outbox slice
+//! rather than as `Message` copies. The `const` assertions below pin the table so it
+//! cannot drift.
 //!
 //! # Transport security
 //!
@@ -224,9 +228,9 @@ const _: () = {
     const PROBE: usize = size_of::<Client<'static, Fixed<1, 1, 0, 32, 0>>>();
     const FOUR: usize = size_of::<Client<'static, Fixed<4, 4, 0, 128, 0>>>();
     #[cfg(not(feature = "v5"))]
-    assert!(PROBE <= 784 && FOUR <= 4032);
+    assert!(PROBE <= 624 && FOUR <= 3872);
     #[cfg(feature = "v5")]
-    assert!(PROBE <= 912 && FOUR <= 5696);
+    assert!(PROBE <= 752 && FOUR <= 5536);
 };
 
 /// RAM of the probe configuration `Client<Fixed<1, 1, 0, 32, 0>>` (excluding its rx/tx

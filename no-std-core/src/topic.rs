@@ -170,17 +170,20 @@ impl<'a> TopicFilter<'a> {
         if !check_common(s)? {
             return Ok(Self(s));
         }
-        let mut levels = s.split('/').peekable();
-        while let Some(level) = levels.next() {
-            let is_last = levels.peek().is_none();
-            match level {
-                "+" => {}
-                "#" if is_last => {}
-                _ if level.bytes().any(|b| b == b'+' || b == b'#') => {
-                    return Err(TopicError::InvalidWildcard);
-                }
+        // A wildcard must be a whole level, `#` the last one. One pass over the bytes (a
+        // `split('/')` iterator would link `memchr` and the pattern searcher into firmware).
+        let bytes = s.as_bytes();
+        let mut prev = b'/';
+        for (i, &c) in bytes.iter().enumerate() {
+            let next = bytes.get(i + 1).copied();
+            let whole_level = prev == b'/' && matches!(next, None | Some(b'/'));
+            match c {
+                b'+' if whole_level => {}
+                b'#' if whole_level && next.is_none() => {}
+                b'+' | b'#' => return Err(TopicError::InvalidWildcard),
                 _ => {}
             }
+            prev = c;
         }
         Ok(Self(s))
     }
@@ -253,15 +256,20 @@ impl<'a> SharedFilter<'a> {
         let Some(rest) = s.strip_prefix(SHARE_PREFIX) else {
             return Ok(None);
         };
-        let Some((group, filter)) = rest.split_once('/') else {
+        // Byte searches rather than `split_once` / `contains`, which would link the pattern
+        // searcher and `memchr` into firmware.
+        let wildcard = |s: &str| s.bytes().any(|b| b == b'+' || b == b'#');
+        let slash = rest.bytes().position(|b| b == b'/');
+        let Some((group, filter)) = slash.and_then(|i| Some((rest.get(..i)?, rest.get(i + 1..)?)))
+        else {
             // `$share/group` with no `/` after the ShareName.
-            return Err(if rest.is_empty() || rest.contains(['+', '#']) {
+            return Err(if rest.is_empty() || wildcard(rest) {
                 TopicError::InvalidShareName
             } else {
                 TopicError::MissingSharedFilter
             });
         };
-        if group.is_empty() || group.contains(['+', '#']) {
+        if group.is_empty() || wildcard(group) {
             return Err(TopicError::InvalidShareName);
         }
         if s.len() > MAX_TOPIC_LEN {

@@ -94,6 +94,10 @@ pub enum ProtocolViolation {
     SessionPresentOnError,
     /// The packet type does not exist in the negotiated protocol version (AUTH before 5.0).
     PacketNotInVersion(u8),
+    /// A packet type only a client sends, received by a client
+    /// ([`Packet::decode_from_server`](super::Packet::decode_from_server): CONNECT,
+    /// SUBSCRIBE, UNSUBSCRIBE, PINGREQ).
+    WrongDirection(u8),
 }
 
 /// Why received bytes could not be decoded. Map to a reason code with
@@ -225,6 +229,7 @@ impl fmt::Display for ProtocolViolation {
             Self::PacketNotInVersion(t) => {
                 write!(f, "packet type {t} not in this protocol version")
             }
+            Self::WrongDirection(t) => write!(f, "packet type {t} is never sent by a server"),
         }
     }
 }

@@ -554,6 +554,20 @@ impl<'a> Packet<'a> {
         decode_frame(Some(version), frame)
     }
 
+    /// [`Packet::decode`] for a client: decodes one complete frame received from a server.
+    /// Packets only a client sends (CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ) are refused
+    /// with [`ProtocolViolation::WrongDirection`] without being parsed, so firmware that
+    /// uses this entry point links no CONNECT / SUBSCRIBE / UNSUBSCRIBE decoder. Every
+    /// other packet decodes exactly as with [`Packet::decode`].
+    pub fn decode_from_server(
+        version: ProtocolVersion,
+        frame: &'a [u8],
+    ) -> Result<Self, DecodeError> {
+        let body = frame_body(frame)?;
+        let (header, header_len, body) = body;
+        decode_body_as::<true>(Some(version), &header, header_len, body)
+    }
+
     /// Writes the whole packet (fixed header and body) for a peer speaking `version` into
     /// `out` and returns the number of bytes written.
     ///
@@ -562,15 +576,109 @@ impl<'a> Packet<'a> {
     /// 5.0-only data is dropped for a 3.1 / 3.1.1 peer: properties, acknowledgement reason
     /// codes (except CONNACK and SUBACK, which map to 3.1.1 return codes) and the 5.0
     /// subscription options.
+    //
+    // The encoders below are `#[inline(always)]` wrappers around one shared, non-generic
+    // two-pass encoder (`encode_body`) that receives the packet's body writer as a `&dyn
+    // Fn`: where the variant is known at the call site (the session engine builds each
+    // packet where it sends it), only that variant's writer is referenced, so client
+    // firmware links no CONNACK / SUBACK / UNSUBACK / AUTH encoder.
+    #[inline(always)]
     pub fn encode(&self, version: ProtocolVersion, out: &mut [u8]) -> Result<usize, EncodeError> {
-        let (total, body, blocks) = self.lengths(version)?;
-        self.write_all(version, out, total, body, blocks)
+        self.with_body(version, |first, body| {
+            encode_body(first, out, usize::MAX, body)
+        })
     }
 
-    /// [`Packet::encode`] for a peer that accepts packets of at most `max` bytes, with one
-    /// counting pass: a larger packet gives [`EncodeError::PacketTooLarge`] (checked before
-    /// the size of `out`, so [`EncodeError::InsufficientSize`] always means the packet is
-    /// sendable). Nothing is written on error.
+    /// The number of bytes [`Packet::encode`] would write, validating every field.
+    #[inline(always)]
+    pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        self.lengths(version).map(|(total, _, _)| total)
+    }
+
+    /// The counting pass: total length, body length, and the property-block lengths the
+    /// writing pass reuses.
+    #[inline(always)]
+    fn lengths(&self, version: ProtocolVersion) -> Result<(usize, u32, BlockLens), EncodeError> {
+        self.with_body(version, |_, body| body_lengths(body))
+    }
+
+    /// Calls `f` with the first byte of the fixed header and the body writer of this packet
+    /// for a peer speaking `v`.
+    #[inline(always)]
+    fn with_body<T>(&self, v: ProtocolVersion, f: impl FnOnce(u8, BodyFn<'_>) -> T) -> T {
+        let first = ((self.packet_type() as u8) << 4) | self.fixed_flags();
+        match self {
+            Self::Connect(p) => f(first, &|w| p.write(w)),
+            Self::ConnAck(p) => f(first, &|w| p.write(v, w)),
+            Self::Publish(p) => f(first, &|w| p.write(v, w)),
+            Self::PubAck(p) => f(first, &|w| p.write(v, PacketType::PubAck, w)),
+            Self::PubRec(p) => f(first, &|w| p.write(v, PacketType::PubRec, w)),
+            Self::PubRel(p) => f(first, &|w| p.write(v, PacketType::PubRel, w)),
+            Self::PubComp(p) => f(first, &|w| p.write(v, PacketType::PubComp, w)),
+            Self::Subscribe(p) => f(first, &|w| p.write(v, w)),
+            Self::SubAck(p) => f(first, &|w| p.write(v, w)),
+            Self::Unsubscribe(p) => f(first, &|w| p.write(v, w)),
+            Self::UnsubAck(p) => f(first, &|w| p.write(v, w)),
+            Self::PingReq | Self::PingResp => f(first, &|_| Ok(())),
+            Self::Disconnect(p) => f(first, &|w| p.write(v, w)),
+            #[cfg(feature = "v5")]
+            Self::Auth(p) => f(first, &|w| p.write(v, w)),
+        }
+    }
+
+    #[inline(always)]
+    fn fixed_flags(&self) -> u8 {
+        match self {
+            Self::Publish(p) => p.flags(),
+            other => other.packet_type().required_flags().unwrap_or(0),
+        }
+    }
+}
+
+// ---- per-type encoders ----------------------------------------------------------------
+//
+// The same bytes as [`Packet::encode`], without going through the `Packet` enum: a caller
+// that names the packet type links that type's encoder only, whatever the optimiser makes
+// of an enum built in one place and matched in another (client firmware: no CONNACK,
+// SUBACK, UNSUBACK or AUTH encoder).
+
+impl Connect<'_> {
+    /// [`Packet::encode`] of this CONNECT (it carries its own protocol version).
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
+        encode_typed(PacketType::Connect, 0, out, usize::MAX, &|w| self.write(w))
+    }
+}
+
+impl Subscribe<'_> {
+    /// [`Packet::encode`] of this SUBSCRIBE for a peer speaking `version`.
+    pub fn encode(&self, version: ProtocolVersion, out: &mut [u8]) -> Result<usize, EncodeError> {
+        let flags = PacketType::Subscribe.required_flags().unwrap_or(0);
+        encode_typed(PacketType::Subscribe, flags, out, usize::MAX, &|w| {
+            self.write(version, w)
+        })
+    }
+}
+
+impl Unsubscribe<'_> {
+    /// [`Packet::encode`] of this UNSUBSCRIBE for a peer speaking `version`.
+    pub fn encode(&self, version: ProtocolVersion, out: &mut [u8]) -> Result<usize, EncodeError> {
+        let flags = PacketType::Unsubscribe.required_flags().unwrap_or(0);
+        encode_typed(PacketType::Unsubscribe, flags, out, usize::MAX, &|w| {
+            self.write(version, w)
+        })
+    }
+}
+
+impl Publish<'_> {
+    /// [`Packet::encoded_len`] of this PUBLISH for a peer speaking `version`.
+    pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        body_lengths(&|w| self.write(version, w)).map(|(total, _, _)| total)
+    }
+
+    /// [`Packet::encode`] of this PUBLISH for a peer that accepts packets of at most `max`
+    /// bytes, with one counting pass: a larger packet gives [`EncodeError::PacketTooLarge`]
+    /// (checked before the size of `out`, so [`EncodeError::InsufficientSize`] always means
+    /// the packet is sendable). Nothing is written on error.
     #[cfg_attr(not(any(feature = "v3", feature = "v5")), allow(dead_code))]
     pub(crate) fn encode_limited(
         &self,
@@ -578,77 +686,112 @@ impl<'a> Packet<'a> {
         out: &mut [u8],
         max: usize,
     ) -> Result<usize, EncodeError> {
-        let (total, body, blocks) = self.lengths(version)?;
-        if total > max {
-            return Err(EncodeError::PacketTooLarge { size: total });
-        }
-        self.write_all(version, out, total, body, blocks)
+        encode_typed(PacketType::Publish, self.flags(), out, max, &|w| {
+            self.write(version, w)
+        })
     }
+}
 
-    /// The writing pass, after [`Packet::lengths`] gave `total`, `body` and `blocks`.
-    fn write_all(
+impl PubResponse<'_> {
+    /// [`Packet::encode`] of this acknowledgement as a `packet_type` (PUBACK, PUBREC,
+    /// PUBREL or PUBCOMP).
+    #[cfg_attr(not(any(feature = "v3", feature = "v5")), allow(dead_code))]
+    pub(crate) fn encode(
+        &self,
+        version: ProtocolVersion,
+        packet_type: PacketType,
+        out: &mut [u8],
+    ) -> Result<usize, EncodeError> {
+        let flags = packet_type.required_flags().unwrap_or(0);
+        encode_typed(packet_type, flags, out, usize::MAX, &|w| {
+            self.write(version, packet_type, w)
+        })
+    }
+}
+
+impl ConnAck<'_> {
+    /// [`Packet::encode`] of this CONNACK.
+    #[cfg_attr(not(any(feature = "v3", feature = "v5")), allow(dead_code))]
+    pub(crate) fn encode(
         &self,
         version: ProtocolVersion,
         out: &mut [u8],
-        total: usize,
-        body: u32,
-        blocks: BlockLens,
     ) -> Result<usize, EncodeError> {
-        if out.len() < total {
-            return Err(EncodeError::InsufficientSize { required: total });
-        }
-        let mut w = Writer::with_blocks(out, blocks);
-        w.u8(((self.packet_type() as u8) << 4) | self.fixed_flags())?;
-        w.vbi(body)?;
-        self.write_body(version, &mut w)?;
-        debug_assert_eq!(w.position(), total);
-        Ok(total)
+        encode_typed(PacketType::ConnAck, 0, out, usize::MAX, &|w| {
+            self.write(version, w)
+        })
     }
+}
 
-    /// The number of bytes [`Packet::encode`] would write, validating every field.
-    pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
-        self.lengths(version).map(|(total, _, _)| total)
+impl Disconnect<'_> {
+    /// [`Packet::encode`] of this DISCONNECT.
+    #[cfg_attr(not(any(feature = "v3", feature = "v5")), allow(dead_code))]
+    pub(crate) fn encode(
+        &self,
+        version: ProtocolVersion,
+        out: &mut [u8],
+    ) -> Result<usize, EncodeError> {
+        encode_typed(PacketType::Disconnect, 0, out, usize::MAX, &|w| {
+            self.write(version, w)
+        })
     }
+}
 
-    /// The counting pass: total length, body length, and the property-block lengths the
-    /// writing pass reuses.
-    fn lengths(&self, version: ProtocolVersion) -> Result<(usize, u32, BlockLens), EncodeError> {
-        let mut counter = Writer::counter();
-        self.write_body(version, &mut counter)?;
-        let body = counter.position();
-        let body32 = u32::try_from(body)
-            .ok()
-            .filter(|&b| b <= VBI_MAX)
-            .ok_or(EncodeError::PacketTooLarge { size: body })?;
-        Ok((1 + vbi_len(body32) + body, body32, counter.blocks()))
-    }
+/// [`Packet::encode`] of a packet without a body (PINGREQ, PINGRESP).
+#[cfg_attr(not(any(feature = "v3", feature = "v5")), allow(dead_code))]
+pub(crate) fn encode_empty(packet_type: PacketType, out: &mut [u8]) -> Result<usize, EncodeError> {
+    encode_typed(packet_type, 0, out, usize::MAX, &|_| Ok(()))
+}
 
-    fn fixed_flags(&self) -> u8 {
-        match self {
-            Self::Publish(p) => p.flags(),
-            other => other.packet_type().required_flags().unwrap_or(0),
-        }
-    }
+/// [`encode_body`] for a packet of `packet_type` with fixed-header `flags`.
+fn encode_typed(
+    packet_type: PacketType,
+    flags: u8,
+    out: &mut [u8],
+    max: usize,
+    body: BodyFn<'_>,
+) -> Result<usize, EncodeError> {
+    encode_body(((packet_type as u8) << 4) | flags, out, max, body)
+}
 
-    fn write_body(&self, v: ProtocolVersion, w: &mut Writer<'_>) -> Result<(), EncodeError> {
-        match self {
-            Self::Connect(p) => p.write(w),
-            Self::ConnAck(p) => p.write(v, w),
-            Self::Publish(p) => p.write(v, w),
-            Self::PubAck(p) => p.write(v, PacketType::PubAck, w),
-            Self::PubRec(p) => p.write(v, PacketType::PubRec, w),
-            Self::PubRel(p) => p.write(v, PacketType::PubRel, w),
-            Self::PubComp(p) => p.write(v, PacketType::PubComp, w),
-            Self::Subscribe(p) => p.write(v, w),
-            Self::SubAck(p) => p.write(v, w),
-            Self::Unsubscribe(p) => p.write(v, w),
-            Self::UnsubAck(p) => p.write(v, w),
-            Self::PingReq | Self::PingResp => Ok(()),
-            Self::Disconnect(p) => p.write(v, w),
-            #[cfg(feature = "v5")]
-            Self::Auth(p) => p.write(v, w),
-        }
+/// Writes one packet body into a counting or a writing [`Writer`].
+type BodyFn<'f> = &'f dyn Fn(&mut Writer<'_>) -> Result<(), EncodeError>;
+
+/// The counting pass over `body`: total length, body length, and the property-block
+/// lengths the writing pass reuses.
+fn body_lengths(body: BodyFn<'_>) -> Result<(usize, u32, BlockLens), EncodeError> {
+    let mut counter = Writer::counter();
+    body(&mut counter)?;
+    let len = counter.position();
+    let len32 = u32::try_from(len)
+        .ok()
+        .filter(|&b| b <= VBI_MAX)
+        .ok_or(EncodeError::PacketTooLarge { size: len })?;
+    Ok((1 + vbi_len(len32) + len, len32, counter.blocks()))
+}
+
+/// The two-pass encoder every packet type shares: counts (validating every field), checks
+/// the packet against `max` and then against `out`, and writes the fixed header (`first`
+/// byte, Remaining Length) and the body.
+fn encode_body(
+    first: u8,
+    out: &mut [u8],
+    max: usize,
+    body: BodyFn<'_>,
+) -> Result<usize, EncodeError> {
+    let (total, len, blocks) = body_lengths(body)?;
+    if total > max {
+        return Err(EncodeError::PacketTooLarge { size: total });
     }
+    if out.len() < total {
+        return Err(EncodeError::InsufficientSize { required: total });
+    }
+    let mut w = Writer::with_blocks(out, blocks);
+    w.u8(first)?;
+    w.vbi(len)?;
+    body(&mut w)?;
+    debug_assert_eq!(w.position(), total);
+    Ok(total)
 }
 
 /// Decodes a complete frame. `version` is `None` only for a server's first packet, which
@@ -657,6 +800,13 @@ pub(crate) fn decode_frame(
     version: Option<ProtocolVersion>,
     frame: &[u8],
 ) -> Result<Packet<'_>, DecodeError> {
+    let (header, header_len, body) = frame_body(frame)?;
+    decode_body(version, &header, header_len, body)
+}
+
+/// The fixed header of a complete frame, its length, and the body (exactly Remaining
+/// Length bytes).
+fn frame_body(frame: &[u8]) -> Result<(FixedHeader, usize, &[u8]), DecodeError> {
     let (header, header_len) = FixedHeader::parse(frame)?.ok_or(Malformed::UnexpectedEnd)?;
     let body = frame.get(header_len..).unwrap_or(&[]);
     let remaining = usize::try_from(header.remaining_length).unwrap_or(usize::MAX);
@@ -666,7 +816,7 @@ pub(crate) fn decode_frame(
     if body.len() > remaining {
         return Err(Malformed::TrailingBytes.into());
     }
-    decode_body(version, &header, header_len, body)
+    Ok((header, header_len, body))
 }
 
 /// Decodes the body of a frame whose fixed header (`header_len` bytes) was already parsed and
@@ -679,8 +829,21 @@ pub(crate) fn decode_body<'a>(
     header_len: usize,
     body: &'a [u8],
 ) -> Result<Packet<'a>, DecodeError> {
+    decode_body_as::<false>(version, header, header_len, body)
+}
+
+/// [`decode_body`]; with `TO_CLIENT` the packets only a client sends are refused unparsed
+/// (the constant lets the compiler drop their decoders from client firmware).
+fn decode_body_as<'a, const TO_CLIENT: bool>(
+    version: Option<ProtocolVersion>,
+    header: &FixedHeader,
+    header_len: usize,
+    body: &'a [u8],
+) -> Result<Packet<'a>, DecodeError> {
+    let wrong_direction = Err(ProtocolViolation::WrongDirection(header.packet_type as u8).into());
     let minimal = header_len.saturating_sub(1) == vbi_len(header.remaining_length);
     let version = match (version, header.packet_type) {
+        (_, PacketType::Connect) if TO_CLIENT => return wrong_direction,
         (_, PacketType::Connect) => {
             let connect = connect::decode(body)?;
             if connect.protocol.is_v5() && !minimal {
@@ -709,6 +872,9 @@ pub(crate) fn decode_body<'a>(
         PacketType::PubRel => Packet::PubRel(PubResponse::decode(v5, PacketType::PubRel, &mut r)?),
         PacketType::PubComp => {
             Packet::PubComp(PubResponse::decode(v5, PacketType::PubComp, &mut r)?)
+        }
+        PacketType::Subscribe | PacketType::Unsubscribe | PacketType::PingReq if TO_CLIENT => {
+            return wrong_direction;
         }
         PacketType::Subscribe => Packet::Subscribe(Subscribe::decode(v5, &mut r)?),
         PacketType::SubAck => Packet::SubAck(SubAck::decode(v5, &mut r)?),

@@ -139,10 +139,16 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// `true` if `s` contains U+0000. A plain byte loop: `str::contains` links the pattern
+/// searcher and `memchr` into firmware for strings that are a few bytes long.
+pub(crate) fn has_nul(s: &str) -> bool {
+    s.bytes().any(|b| b == 0)
+}
+
 /// Validates an MQTT UTF-8 Encoded String.
 pub(crate) fn check_utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
     let s = core::str::from_utf8(bytes).map_err(|_| Malformed::InvalidUtf8)?;
-    if s.contains('\0') {
+    if has_nul(s) {
         return Err(Malformed::NullCharacter.into());
     }
     Ok(s)
@@ -317,7 +323,7 @@ impl<'b> Writer<'b> {
 
     /// A UTF-8 Encoded String; U+0000 is refused (3.1.1 [MQTT-1.5.3-2], 5.0 [MQTT-1.5.4-2]).
     pub(crate) fn string(&mut self, s: &str) -> Result<(), EncodeError> {
-        if self.is_counting() && s.contains('\0') {
+        if self.is_counting() && has_nul(s) {
             return Err(EncodeError::InvalidString);
         }
         self.binary(s.as_bytes())

@@ -1,7 +1,5 @@
 //! [`Connection`]: the state of one network connection, driving a [`Session`].
 
-use heapless::Deque;
-
 #[cfg(feature = "v5")]
 use super::alias::AliasError;
 use super::alias::{AliasUse, InboundAliases, OutboundAliases};
@@ -18,11 +16,9 @@ use super::will::{NEVER_EXPIRES, StoredWill};
 use super::{CloseReason, Config, Event, Incoming, ProtocolError, PublishError};
 use crate::codec::{
     ConnAck, Connect, Disconnect, EncodeError, Packet, PacketId, PacketType, ProtocolVersion,
-    PubResponse, Publish, QoS, QosPid, ReasonCode,
+    PubResponse, Publish, QoS, QosPid, ReasonCode, encode_empty,
 };
 
-const CONTROL_CAP: usize = 8;
-const EVENT_CAP: usize = 32;
 const RESERVED_CAP: usize = 4;
 /// The largest packet MQTT can express: 1 + 4 + 268,435,455.
 const PROTOCOL_MAX_PACKET: u32 = 268_435_460;
@@ -178,10 +174,18 @@ pub struct Connection<R: Role, S: Storage> {
     limits: Limits,
     aliases_in: InboundAliases<S::Bytes, S::Aliases>,
     aliases_out: OutboundAliases<S::Bytes, S::Aliases>,
-    control: Deque<Control, CONTROL_CAP>,
-    events: Deque<Lite, EVENT_CAP>,
+    control: R::Controls<Control>,
+    events: R::Events<Lite>,
     reserved: heapless::Vec<PacketId, RESERVED_CAP>,
-    config: Config,
+    /// What is used of the [`Config`] after construction (the rest is in `limits` and
+    /// `keep_alive`): a client keeps 8 bytes rather than the whole `Config`.
+    auto_ack: bool,
+    /// Server (5.0): the Server Keep Alive announced in CONNACK.
+    #[cfg_attr(not(feature = "v5"), allow(dead_code))]
+    server_keep_alive: Option<u16>,
+    /// Server (5.0): our Maximum Packet Size, announced in CONNACK.
+    #[cfg_attr(not(feature = "v5"), allow(dead_code))]
+    maximum_packet_size: u32,
     events_lost: u32,
 }
 
@@ -220,10 +224,12 @@ impl<R: Role, S: Storage> Connection<R, S> {
             keep_alive: KeepAlive::new(R::IS_SERVER, now, keep_alive_secs, config.ping_timeout),
             aliases_in: InboundAliases::default(),
             aliases_out: OutboundAliases::default(),
-            control: Deque::new(),
-            events: Deque::new(),
+            control: Default::default(),
+            events: Default::default(),
             reserved: heapless::Vec::new(),
-            config,
+            auto_ack: config.auto_ack,
+            server_keep_alive: config.server_keep_alive,
+            maximum_packet_size: config.maximum_packet_size,
             events_lost: 0,
         }
     }
@@ -505,7 +511,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
         if self.session.inbound.len() >= usize::from(self.limits.receive_maximum) {
             return Err(ProtocolError::ReceiveMaximumExceeded);
         }
-        let auto = self.config.auto_ack;
+        let auto = self.auto_ack;
         let state = match qos {
             QoS::AtLeastOnce if auto => InState::Qos1Ack(0),
             #[cfg(feature = "qos2")]
@@ -669,7 +675,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
         if ack.session_present {
             self.session.resume();
         } else {
-            let mut completed: heapless::Vec<PacketId, EVENT_CAP> = heapless::Vec::new();
+            let mut completed: heapless::Vec<PacketId, 32> = heapless::Vec::new();
             let lost = self.session.restart(|pid| {
                 let _ = completed.push(pid);
             });
@@ -780,7 +786,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
         now: Instant,
         out: &mut [u8],
     ) -> Result<Option<usize>, EncodeError> {
-        if let Some(&c) = self.control.front() {
+        if let Some(&c) = self.control.get(0) {
             let n = self.encode_control(c, out)?;
             self.control.pop_front();
             if c == Control::PingReq {
@@ -808,13 +814,9 @@ impl<R: Role, S: Storage> Connection<R, S> {
         Ok(None)
     }
 
-    fn encode(&self, packet: &Packet<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
-        packet.encode(self.version, out)
-    }
-
     fn encode_control(&self, c: Control, out: &mut [u8]) -> Result<usize, EncodeError> {
         match c {
-            Control::ConnAck { session_present } => {
+            Control::ConnAck { session_present } if R::IS_SERVER => {
                 #[allow(unused_mut)]
                 let mut ack = ConnAck::new(session_present, ReasonCode::Success);
                 #[cfg(feature = "v5")]
@@ -823,21 +825,24 @@ impl<R: Role, S: Storage> Connection<R, S> {
                     p.receive_maximum = core::num::NonZeroU16::new(self.limits.receive_maximum);
                     p.topic_alias_maximum =
                         (self.limits.alias_max != 0).then_some(self.limits.alias_max);
-                    p.maximum_packet_size = (self.config.maximum_packet_size < PROTOCOL_MAX_PACKET)
-                        .then(|| core::num::NonZeroU32::new(self.config.maximum_packet_size))
+                    p.maximum_packet_size = (self.maximum_packet_size < PROTOCOL_MAX_PACKET)
+                        .then(|| core::num::NonZeroU32::new(self.maximum_packet_size))
                         .flatten();
-                    p.server_keep_alive = self.config.server_keep_alive;
+                    p.server_keep_alive = self.server_keep_alive;
                     #[cfg(not(feature = "qos2"))]
                     {
                         p.maximum_qos = Some(QoS::AtLeastOnce);
                     }
                 }
-                self.encode(&Packet::ConnAck(ack), out)
+                ack.encode(self.version, out)
             }
-            Control::PingReq => self.encode(&Packet::PingReq, out),
-            Control::PingResp => self.encode(&Packet::PingResp, out),
+            Control::PingReq => encode_empty(PacketType::PingReq, out),
+            Control::PingResp if R::IS_SERVER => encode_empty(PacketType::PingResp, out),
+            // Only a server queues CONNACK and PINGRESP (the guard keeps their encoders
+            // out of client firmware); nothing to write.
+            Control::ConnAck { .. } | Control::PingResp => Ok(0),
             Control::PubComp { pid, reason } => {
-                self.encode(&Packet::PubComp(response(pid, reason)), out)
+                response(pid, reason).encode(self.version, PacketType::PubComp, out)
             }
             Control::Disconnect { reason } => {
                 #[allow(unused_mut)]
@@ -847,7 +852,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
                     d.reason = reason;
                 }
                 let _ = reason;
-                self.encode(&Packet::Disconnect(d), out)
+                d.encode(self.version, out)
             }
         }
     }
@@ -862,7 +867,8 @@ impl<R: Role, S: Storage> Connection<R, S> {
             }
             match e.state {
                 InState::Qos1Ack(r) if !blocked => {
-                    let n = self.encode(&Packet::PubAck(response(e.pid, reason(r))), out)?;
+                    let n =
+                        response(e.pid, reason(r)).encode(self.version, PacketType::PubAck, out)?;
                     self.session.inbound.remove(i);
                     return Ok(Some(n));
                 }
@@ -871,7 +877,8 @@ impl<R: Role, S: Storage> Connection<R, S> {
                     reason: r,
                     sent: false,
                 } if !blocked => {
-                    let n = self.encode(&Packet::PubRec(response(e.pid, reason(r))), out)?;
+                    let n =
+                        response(e.pid, reason(r)).encode(self.version, PacketType::PubRec, out)?;
                     if r >= 0x80 && self.version.is_v5() {
                         // The flow ends here; the identifier is free (5.0 4.3.3). (3.1.1 has
                         // no way to refuse: the PUBREC went out without a reason code.)
@@ -886,8 +893,11 @@ impl<R: Role, S: Storage> Connection<R, S> {
                 }
                 #[cfg(feature = "qos2")]
                 InState::Qos2Comp => {
-                    let n =
-                        self.encode(&Packet::PubComp(response(e.pid, ReasonCode::Success)), out)?;
+                    let n = response(e.pid, ReasonCode::Success).encode(
+                        self.version,
+                        PacketType::PubComp,
+                        out,
+                    )?;
                     self.session.inbound.remove(i);
                     return Ok(Some(n));
                 }
@@ -918,8 +928,8 @@ impl<R: Role, S: Storage> Connection<R, S> {
                     self.encode_publish(now, m, QosPid::ExactlyOnce(pid), true, out)
                 }
                 #[cfg(feature = "qos2")]
-                OutState::AwaitPubComp => self
-                    .encode(&Packet::PubRel(PubResponse::new(pid)), out)
+                OutState::AwaitPubComp => PubResponse::new(pid)
+                    .encode(self.version, PacketType::PubRel, out)
                     .map(|n| (n, AliasUse::None))
                     .map_err(Send::Encode),
             };
@@ -1065,8 +1075,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
         // counting pass checks the limit and sizes the write.
         let max = usize::try_from(self.limits.peer_max_packet).unwrap_or(usize::MAX);
         let encode = |p: &Publish<'_>, out: &mut [u8]| {
-            Packet::Publish(*p)
-                .encode_limited(self.version, out, max)
+            p.encode_limited(self.version, out, max)
                 .map_err(|e| match e {
                     // The packet is sendable; the caller's buffer is short: grow and retry.
                     EncodeError::InsufficientSize { .. } => Send::Encode(e),

@@ -7,7 +7,7 @@
 
 use core::fmt::Debug;
 
-use super::storage::OwnedBytes;
+use super::storage::{OwnedBytes, Slots};
 use super::will::ServerState;
 
 mod sealed {
@@ -20,6 +20,12 @@ pub trait Role: sealed::Sealed + Copy + Default + Debug + 'static {
     const IS_SERVER: bool;
     /// Role-specific session state.
     type State<B: OwnedBytes>: RoleState<B>;
+    /// A connection's queue of events not yet polled (internal `T`). A server keeps 32, a
+    /// client 8: the client drains it after every packet, and its RAM is the budget.
+    type Events<T: Debug>: Slots<T> + Default + Debug;
+    /// A connection's queue of control packets not yet transmitted (internal `T`): 8 for a
+    /// server, 4 for a client (PINGREQ, DISCONNECT, PUBCOMP for an unknown identifier).
+    type Controls<T: Debug>: Slots<T> + Default + Debug;
 }
 
 /// Access to the role-specific part of a session.
@@ -44,11 +50,15 @@ impl sealed::Sealed for Server {}
 impl Role for Client {
     const IS_SERVER: bool = false;
     type State<B: OwnedBytes> = ClientState;
+    type Events<T: Debug> = heapless::Vec<T, 8>;
+    type Controls<T: Debug> = heapless::Vec<T, 4>;
 }
 
 impl Role for Server {
     const IS_SERVER: bool = true;
     type State<B: OwnedBytes> = ServerState<B>;
+    type Events<T: Debug> = heapless::Vec<T, 32>;
+    type Controls<T: Debug> = heapless::Vec<T, 8>;
 }
 
 /// A client session has no role-specific state.

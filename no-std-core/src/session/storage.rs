@@ -68,18 +68,42 @@ impl<T, const N: usize> Slots<T> for heapless::Vec<T, N> {
     fn get_mut(&mut self, index: usize) -> Option<&mut T> {
         self.as_mut_slice().get_mut(index)
     }
+    // `remove` and `insert` move items by swapping rather than with `heapless::Vec`'s
+    // `ptr::copy`: on MCUs that would link `memmove` (about 1.6 KB of flash) for containers
+    // that hold a handful of items.
     fn remove(&mut self, index: usize) -> Option<T> {
-        // Checked first: `heapless::Vec::remove` panics out of range.
-        (index < self.as_slice().len()).then(|| heapless::Vec::remove(self, index))
+        let tail = self.as_mut_slice().get_mut(index..)?;
+        if tail.is_empty() {
+            return None;
+        }
+        for i in 1..tail.len() {
+            swap_with_previous(tail, i);
+        }
+        self.pop()
     }
     fn insert(&mut self, index: usize, item: T) -> Result<(), T> {
         if index > self.as_slice().len() {
             return Err(item);
         }
-        heapless::Vec::insert(self, index, item)
+        self.push(item)?;
+        if let Some(tail) = self.as_mut_slice().get_mut(index..) {
+            for i in (1..tail.len()).rev() {
+                swap_with_previous(tail, i);
+            }
+        }
+        Ok(())
     }
     fn clear(&mut self) {
         heapless::Vec::clear(self);
+    }
+}
+
+/// Swaps `s[i - 1]` and `s[i]` (no-op out of range) through disjoint borrows:
+/// `slice::swap` must allow `i == j` and so moves with `memmove`.
+fn swap_with_previous<T>(s: &mut [T], i: usize) {
+    let (a, b) = s.split_at_mut(i.min(s.len()));
+    if let (Some(x), Some(y)) = (a.last_mut(), b.first_mut()) {
+        core::mem::swap(x, y);
     }
 }
 

@@ -74,8 +74,22 @@ impl Duration {
     }
 
     /// The span in whole seconds, rounded up (a remaining lifetime of 1 ms is 1 s, never 0).
+    ///
+    /// Computed as a long division over 16-bit limbs with 32-bit divisions: a 64-bit
+    /// division is a ~860-byte library routine on 32-bit MCUs, this is a few instructions.
     pub const fn secs_ceil(self) -> u64 {
-        self.millis.div_ceil(1000)
+        let m = self.millis;
+        let mut q: u64 = 0;
+        let mut r: u32 = 0;
+        let mut shift = 64;
+        while shift > 0 {
+            shift -= 16;
+            // r < 1000, so the partial dividend fits 26 bits.
+            let d = (r << 16) | ((m >> shift) as u32 & 0xFFFF);
+            q = (q << 16) | (d / 1000) as u64;
+            r = d % 1000;
+        }
+        if r > 0 { q + 1 } else { q }
     }
 
     /// `self * 3 / 2` (the 1.5 x Keep Alive grace of the server).
@@ -149,6 +163,14 @@ mod tests {
         assert_eq!(Duration::from_millis(1).secs_ceil(), 1);
         assert_eq!(Duration::from_millis(1000).secs_ceil(), 1);
         assert_eq!(Duration::from_millis(1001).secs_ceil(), 2);
+        assert_eq!(Duration::from_millis(0).secs_ceil(), 0);
+        for m in [999, 65_535_999, 65_536_001, 1 << 40, u64::MAX - 1, u64::MAX] {
+            assert_eq!(
+                Duration::from_millis(m).secs_ceil(),
+                m.div_ceil(1000),
+                "{m}"
+            );
+        }
         assert_eq!(
             Duration::from_secs(10).times_one_and_half(),
             Duration::from_secs(15)
