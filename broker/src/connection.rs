@@ -341,6 +341,7 @@ impl<T: Transport> Connection<T> {
                 shard: self.ctx.id,
                 client_id: Arc::clone(&client_id),
                 online: true,
+                version: connect.protocol,
             };
             match prev {
                 Some((pid, _)) if resume => {

@@ -25,7 +25,7 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tern_core::codec::SubscriptionOptions;
+use tern_core::codec::{ProtocolVersion, QoS, SubscriptionOptions};
 use tern_core::index::{Match, SubscriptionIndex};
 use tern_core::retain::{RetainLimits, RetainedStore};
 use tern_core::session::Instant;
@@ -77,6 +77,8 @@ pub(crate) struct Home {
     pub(crate) client_id: Arc<str>,
     /// A connection is attached (shared groups deliver to online members first).
     pub(crate) online: bool,
+    /// The protocol version of its (last) connection: copies are encoded once per version.
+    pub(crate) version: ProtocolVersion,
 }
 
 /// The shared routing table.
@@ -299,6 +301,9 @@ impl RouterState {
         // Will or a bridge) gets them replaced even for subscriptions without one.
         let had_ids = !msg.publish_properties().subscription_identifiers.is_empty();
         let mut ids: Vec<u32> = Vec::new();
+        // Encode once per (version, QoS, RETAIN) among the subscribers; each copy shares
+        // the encoding and the engine only patches the packet identifier (and DUP).
+        let mut encoded: Vec<((ProtocolVersion, QoS, bool), Msg)> = Vec::new();
         let mut i = 0;
         while let Some(&(session, first)) = scratch.get(i) {
             let mut qos = first.options.qos;
@@ -323,18 +328,35 @@ impl RouterState {
             let Some(home) = self.homes.get(&session) else {
                 continue;
             };
-            let mut copy = msg
-                .clone()
-                .with_qos(msg.qos().min(qos))
-                .with_retain(rap && msg.retain());
-            if !ids.is_empty() || had_ids {
-                ids.sort_unstable();
-                ids.dedup();
-                match copy.clone().with_subscription_identifiers(&ids) {
-                    Ok(m) => copy = m,
-                    Err(_) => continue,
-                }
+            let (q, r) = (msg.qos().min(qos), rap && msg.retain());
+            if ids.is_empty() && !had_ids {
+                let key = (home.version, q, r);
+                let copy = match encoded.iter().find(|(k, _)| *k == key) {
+                    Some((_, m)) => m.clone(),
+                    None => {
+                        let m = msg.clone().with_qos(q).with_retain(r).with_encoded(key.0);
+                        encoded.push((key, m.clone()));
+                        m
+                    }
+                };
+                out.push(Target {
+                    shard: home.shard,
+                    session,
+                    msg: copy,
+                });
+                continue;
             }
+            // This subscriber's own Subscription Identifiers: a copy of its own.
+            ids.sort_unstable();
+            ids.dedup();
+            let Ok(copy) = msg
+                .clone()
+                .with_qos(q)
+                .with_retain(r)
+                .with_subscription_identifiers(&ids)
+            else {
+                continue;
+            };
             out.push(Target {
                 shard: home.shard,
                 session,
@@ -426,6 +448,7 @@ mod tests {
                         shard,
                         client_id: format!("c{id}").into(),
                         online: id != 3,
+                        version: ProtocolVersion::V3_1_1,
                     },
                 );
             }

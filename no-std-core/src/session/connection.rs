@@ -1053,6 +1053,10 @@ impl<R: Role, S: Storage> Connection<R, S> {
         dup: bool,
         out: &mut [u8],
     ) -> Result<(usize, AliasUse), Send> {
+        #[cfg(feature = "alloc")]
+        if let Some(n) = self.copy_encoded(msg, qos_pid, dup, out)? {
+            return Ok((n, AliasUse::None));
+        }
         #[allow(unused_mut)]
         let mut p = msg.to_publish(now, qos_pid, dup);
         #[allow(unused_mut)]
@@ -1091,6 +1095,45 @@ impl<R: Role, S: Storage> Connection<R, S> {
             return encode(&p, out).map(|n| (n, AliasUse::None));
         }
         result.map(|n| (n, alias))
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<R: Role, S: Storage> Connection<R, S> {
+    /// Sends `msg` by copying its encoding from [`Message::with_encoded`] and patching the
+    /// Packet Identifier and DUP, when that copy is exactly what encoding would produce:
+    /// same version and QoS, no topic alias to apply (the peer accepts none) and within the
+    /// peer's Maximum Packet Size. `Ok(None)`: encode normally.
+    fn copy_encoded(
+        &self,
+        msg: &Message<S::Bytes>,
+        qos_pid: QosPid,
+        dup: bool,
+        out: &mut [u8],
+    ) -> Result<Option<usize>, Send> {
+        let Some(enc) = msg.encoded() else {
+            return Ok(None);
+        };
+        let bytes = enc.bytes.as_ref();
+        let len = bytes.len();
+        if enc.version != self.version
+            || qos_pid.qos() != msg.qos()
+            || (self.version.is_v5() && self.limits.peer_alias_max != 0)
+            || u32::try_from(len).map_or(true, |n| n > self.limits.peer_max_packet)
+        {
+            return Ok(None);
+        }
+        let dst = out
+            .get_mut(..len)
+            .ok_or(Send::Encode(EncodeError::InsufficientSize {
+                required: len,
+            }))?;
+        dst.copy_from_slice(bytes);
+        if let Some(pid) = qos_pid.packet_id() {
+            enc.header.set_packet_id(dst, pid).map_err(Send::Encode)?;
+        }
+        enc.header.set_dup(dst, dup).map_err(Send::Encode)?;
+        Ok(Some(len))
     }
 }
 

@@ -32,6 +32,26 @@ pub struct Message<B> {
     /// 5.0 forwarded properties, see [`props`].
     #[cfg(feature = "v5")]
     properties: Option<B>,
+    /// The PUBLISH already encoded for many recipients ([`Message::with_encoded`]); cleared
+    /// by every change to the message. Not persisted.
+    #[cfg(feature = "alloc")]
+    #[cfg_attr(feature = "serde", serde(skip, default = "no_encoding"))]
+    encoded: Option<Encoded<B>>,
+}
+
+#[cfg(all(feature = "alloc", feature = "serde"))]
+fn no_encoding<B>() -> Option<Encoded<B>> {
+    None
+}
+
+/// A PUBLISH encoded once (header and payload, contiguous) for one protocol version, with
+/// the Packet Identifier and DUP patched per recipient.
+#[cfg(feature = "alloc")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Encoded<B> {
+    pub(crate) version: crate::codec::ProtocolVersion,
+    pub(crate) header: crate::codec::PublishHeader,
+    pub(crate) bytes: B,
 }
 
 /// `QoS` (a codec type without serde derives) as its number.
@@ -174,6 +194,8 @@ impl<B: OwnedBytes> Message<B> {
             utf8_payload: false,
             #[cfg(feature = "v5")]
             properties: None,
+            #[cfg(feature = "alloc")]
+            encoded: None,
         })
     }
 
@@ -206,6 +228,7 @@ impl<B: OwnedBytes> Message<B> {
     /// never stored.
     #[cfg(feature = "v5")]
     pub fn set_properties_from(&mut self, p: &PublishProperties<'_>) -> Result<(), MessageError> {
+        self.forget_encoding();
         self.utf8_payload = p.payload_format_indicator == Some(PayloadFormat::Utf8);
         self.properties = Self::encode_properties(p)?;
         Ok(())
@@ -267,12 +290,14 @@ impl<B: OwnedBytes> Message<B> {
         p.subscription_identifiers = SubscriptionIds::Slice(ids);
         let blob = Self::encode_properties(&p)?;
         self.properties = blob;
+        self.forget_encoding();
         Ok(self)
     }
 
     /// Sets the lifetime: the message expires `lifetime` after `now` (5.0 Message Expiry
     /// Interval). Queued copies are dropped once expired; copies already in flight complete.
     pub fn with_expiry(mut self, now: Instant, lifetime: Duration) -> Self {
+        self.forget_encoding();
         self.expires_at = Some(now + lifetime);
         self
     }
@@ -352,6 +377,9 @@ impl<B: OwnedBytes> Message<B> {
     /// shared buffer.
     #[must_use]
     pub fn with_qos(mut self, qos: QoS) -> Self {
+        if qos != self.qos {
+            self.forget_encoding();
+        }
         self.qos = qos;
         self
     }
@@ -360,12 +388,75 @@ impl<B: OwnedBytes> Message<B> {
     /// on subscribe carries 1; a live one 0 unless Retain As Published).
     #[must_use]
     pub fn with_retain(mut self, retain: bool) -> Self {
+        if retain != self.retain {
+            self.forget_encoding();
+        }
         self.retain = retain;
         self
     }
 
+    /// The same message carrying its PUBLISH encoded once for `version`, so that a session
+    /// engine sending it copies those bytes and patches only the Packet Identifier and DUP
+    /// instead of encoding it again (a broker fanning one message out to many subscribers
+    /// of one version encodes it once). Clones share the encoding when `B` is a shared
+    /// buffer. A message with a Message Expiry is left as it is: its remaining lifetime is
+    /// written at each send. Every later change to the message drops the encoding, and an
+    /// engine falls back to a normal encode whenever the copy would not be exact (another
+    /// version or QoS, a topic alias to assign, the peer's Maximum Packet Size).
+    #[cfg(feature = "alloc")]
+    #[must_use]
+    pub fn with_encoded(mut self, version: crate::codec::ProtocolVersion) -> Self {
+        self.encoded = None;
+        if self.expires_at.is_some() {
+            return self;
+        }
+        let placeholder = crate::codec::PacketId::MIN;
+        let qos_pid = match self.qos {
+            QoS::AtMostOnce => crate::codec::QosPid::AtMostOnce,
+            QoS::AtLeastOnce => crate::codec::QosPid::AtLeastOnce(placeholder),
+            QoS::ExactlyOnce => crate::codec::QosPid::ExactlyOnce(placeholder),
+        };
+        let p = self.to_publish(Instant::ZERO, qos_pid, false);
+        let Ok(head) = p.header_len(version) else {
+            return self;
+        };
+        let payload = p.payload;
+        let mut header = None;
+        let bytes = B::build(head.saturating_add(payload.len()), |out| {
+            let (h, body) = out.split_at_mut(head.min(out.len()));
+            header = p.encode_header(version, h).ok();
+            if let Some(dst) = body.get_mut(..payload.len()) {
+                dst.copy_from_slice(payload);
+            }
+        });
+        if let (Some(bytes), Some(header)) = (bytes, header) {
+            self.encoded = Some(Encoded {
+                version,
+                header,
+                bytes,
+            });
+        }
+        self
+    }
+
+    /// The PUBLISH encoded by [`Message::with_encoded`], if any.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn encoded(&self) -> Option<&Encoded<B>> {
+        self.encoded.as_ref()
+    }
+
+    fn forget_encoding(&mut self) {
+        #[cfg(feature = "alloc")]
+        {
+            self.encoded = None;
+        }
+    }
+
     /// Downgrades the QoS (e.g. to the peer's Maximum QoS).
     pub(crate) fn set_qos(&mut self, qos: QoS) {
+        if qos != self.qos {
+            self.forget_encoding();
+        }
         self.qos = qos;
     }
 
