@@ -291,6 +291,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
 
     /// Queues a message for the peer (see [`Session::publish`]); it is sent by
     /// [`poll_transmit`](Self::poll_transmit) once the send window allows.
+    #[inline]
     pub fn publish(&mut self, message: Message<S::Bytes>) -> Result<(), PublishError<S::Bytes>> {
         self.session.publish(message)
     }
@@ -1129,10 +1130,11 @@ impl<R: Role, S: Storage> Connection<R, S> {
                 required: len,
             }))?;
         dst.copy_from_slice(bytes);
+        let header = enc.header();
         if let Some(pid) = qos_pid.packet_id() {
-            enc.header.set_packet_id(dst, pid).map_err(Send::Encode)?;
+            header.set_packet_id(dst, pid).map_err(Send::Encode)?;
         }
-        enc.header.set_dup(dst, dup).map_err(Send::Encode)?;
+        header.set_dup(dst, dup).map_err(Send::Encode)?;
         Ok(Some(len))
     }
 }

@@ -50,8 +50,23 @@ fn no_encoding<B>() -> Option<Encoded<B>> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Encoded<B> {
     pub(crate) version: crate::codec::ProtocolVersion,
-    pub(crate) header: crate::codec::PublishHeader,
+    /// Where the Packet Identifier is (0: QoS 0, none); the flags are the first byte.
+    /// Kept as `u32`, not as a `PublishHeader`: messages are moved by value through the
+    /// queues and every byte of `Message` is copied on each move.
+    pub(crate) pid_offset: u32,
     pub(crate) bytes: B,
+}
+
+#[cfg(feature = "alloc")]
+impl<B: OwnedBytes> Encoded<B> {
+    /// The header description for patching `bytes`.
+    pub(crate) fn header(&self) -> crate::codec::PublishHeader {
+        crate::codec::PublishHeader {
+            len: self.bytes.as_ref().len(),
+            packet_id_offset: (self.pid_offset != 0).then_some(self.pid_offset as usize),
+            flags_offset: 0,
+        }
+    }
 }
 
 /// `QoS` (a codec type without serde derives) as its number.
@@ -432,7 +447,10 @@ impl<B: OwnedBytes> Message<B> {
         if let (Some(bytes), Some(header)) = (bytes, header) {
             self.encoded = Some(Encoded {
                 version,
-                header,
+                pid_offset: header
+                    .packet_id_offset
+                    .and_then(|o| u32::try_from(o).ok())
+                    .unwrap_or(0),
                 bytes,
             });
         }

@@ -69,6 +69,7 @@ impl<R: Role, S: Storage> Session<R, S> {
     /// Errors hand the message back: [`PublishError::Full`] is back-pressure (QoS 1/2 with
     /// [`ReliableOverflow::Backpressure`](super::ReliableOverflow::Backpressure)),
     /// [`PublishError::Dropped`] a drop by policy, to be counted or dead-lettered.
+    #[inline]
     pub fn publish(&mut self, message: Message<S::Bytes>) -> Result<(), PublishError<S::Bytes>> {
         self.queue.push(message, &self.policy).map_err(|r| match r {
             Rejected::Full(message) => PublishError::Full(message),
