@@ -42,6 +42,8 @@ if want install; then
     fi
     apt_install mosquitto mosquitto-clients binutils-arm-none-eabi
     stop_system_mosquitto
+    log "install: interop peers (paho-mqtt in tests/.venv)"
+    bash tests/install.sh
 fi
 
 if want fmt; then
