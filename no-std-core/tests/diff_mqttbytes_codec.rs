@@ -53,11 +53,6 @@ enum Allowed {
     /// prescribes for Normal disconnection without properties ("In this case the DISCONNECT
     /// has a Remaining Length of 0"), and the one `v5::Disconnect::new().write` itself emits.
     ZeroLengthDisconnect,
-    /// Its v5 DISCONNECT reader requires a Property Length after the Reason Code, but 5.0
-    /// section 3.14.2.2.1 lets it be omitted ("If the Remaining Length is less than 2, a value
-    /// of 0 is used"), as our encoder does for a Reason Code without properties, and as
-    /// mqttbytes' own writer does (it cannot read back its own `E0 01 <reason>`).
-    DisconnectWithoutPropertyLength,
     /// Its v5 `ConnAck { properties: None, .. }` is written without a Property Length, which
     /// 5.0 section 3.2.2.3.1 requires in CONNACK (no omission rule there, unlike the
     /// acknowledgements); our decoder rightly rejects it as malformed, and so does mqttbytes'
@@ -156,11 +151,10 @@ fn classify(dir: Direction, v: ProtocolVersion, d: &Desc) -> Option<Allowed> {
                 && x.reason_string.is_none()
                 && x.server_reference.is_none()
                 && x.user_properties.is_empty();
-            match (no_properties, x.reason == ReasonCode::NORMAL_DISCONNECTION) {
-                (true, true) => Some(Allowed::ZeroLengthDisconnect),
-                (true, false) => Some(Allowed::DisconnectWithoutPropertyLength),
-                (false, _) => None,
-            }
+            // A Reason Code is always followed by a Property Length in our encoding (see
+            // the note below `ZeroLengthDisconnect` in `allowlist_entries_are_real`).
+            (no_properties && x.reason == ReasonCode::NORMAL_DISCONNECTION)
+                .then_some(Allowed::ZeroLengthDisconnect)
         }
         _ => None,
     }
@@ -1129,12 +1123,17 @@ fn allowlist_entries_are_real() {
     assert_eq!(read5(&[0xE0, 0x00]), Err(mqttbytes::Error::PayloadRequired));
     assert!(Packet::decode(ProtocolVersion::V5, &[0xE0, 0x00]).is_ok());
 
-    // DisconnectWithoutPropertyLength: reason code only (Remaining Length 1).
+    // No longer an entry: mqttbytes' (and rumqttc 0.25's) DISCONNECT reader requires a
+    // Property Length after the Reason Code, which 5.0 section 3.14.2.2.1 lets a sender
+    // omit ("If the Remaining Length is less than 2, a value of 0 is used"); mqttbytes' own
+    // writer omits it and cannot read its output back. Our encoder writes it (one byte) so
+    // such clients see why they were disconnected; we still read the short form.
     let taken_over = Desc::Disconnect(DisconnectD {
         reason: ReasonCode::SessionTakenOver,
         ..DisconnectD::default()
     });
-    assert_eq!(taken_over.encode(ProtocolVersion::V5), [0xE0, 0x01, 0x8E]);
+    assert_eq!(taken_over.encode(ProtocolVersion::V5), [0xE0, 0x02, 0x8E, 0x00]);
+    assert!(read5(&[0xE0, 0x02, 0x8E, 0x00]).is_ok());
     assert_eq!(
         write_v5(&to_v5(&taken_over).expect("representable")),
         [0xE0, 0x01, 0x8E]

@@ -278,9 +278,10 @@ impl<'a> Disconnect<'a> {
         if v.is_v5() && (self.reason != ReasonCode::Success || !self.properties.is_empty()) {
             check_reason(self.reason, PacketType::Disconnect)?;
             w.u8(self.reason.code())?;
-            if !self.properties.is_empty() {
-                self.properties.write(w)?;
-            }
+            // The Property Length may be omitted after the reason code (3.14.2.2), but
+            // some clients (rumqttc 0.25) cannot read that form and then miss the reason
+            // (0x8E Session taken over, 0x8D Keep Alive timeout): one byte buys interop.
+            self.properties.write(w)?;
         }
         Ok(())
     }

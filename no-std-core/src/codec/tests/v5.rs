@@ -695,7 +695,10 @@ fn disconnect_forms_v5_section_3_14_and_mqtt_3_14_2_1() {
     );
     let mut d = Disconnect::new();
     d.reason = ReasonCode::DisconnectWithWillMessage;
-    assert_eq!(roundtrip(Packet::Disconnect(d), V), [0xE0, 1, 0x04]);
+    // The Property Length is written even when empty (readable by more clients); the
+    // short form without it still decodes.
+    assert_eq!(roundtrip(Packet::Disconnect(d), V), [0xE0, 2, 0x04, 0]);
+    assert_eq!(dec(V, &[0xE0, 1, 0x04]), Ok(Packet::Disconnect(d)));
     d.properties.session_expiry_interval = Some(0);
     d.properties.reason_string = Some("bye");
     d.properties.server_reference = Some("x");

@@ -469,7 +469,7 @@ fn disconnect_may_not_raise_session_expiry_from_zero_v5_3_14_2_2_2() {
     let n = conn.poll_transmit(now, &mut buf).unwrap().unwrap(); // CONNACK
     assert_eq!(buf[0], 0x20);
     let n2 = conn.poll_transmit(now, &mut buf[n..]).unwrap().unwrap();
-    assert_eq!(&buf[n..n + n2], &[0xE0, 1, 0x82]);
+    assert_eq!(&buf[n..n + n2], &[0xE0, 2, 0x82, 0]);
 }
 
 #[cfg(feature = "v5")]
