@@ -1132,7 +1132,10 @@ fn allowlist_entries_are_real() {
         reason: ReasonCode::SessionTakenOver,
         ..DisconnectD::default()
     });
-    assert_eq!(taken_over.encode(ProtocolVersion::V5), [0xE0, 0x02, 0x8E, 0x00]);
+    assert_eq!(
+        taken_over.encode(ProtocolVersion::V5),
+        [0xE0, 0x02, 0x8E, 0x00]
+    );
     assert!(read5(&[0xE0, 0x02, 0x8E, 0x00]).is_ok());
     assert_eq!(
         write_v5(&to_v5(&taken_over).expect("representable")),
