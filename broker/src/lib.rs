@@ -5,21 +5,25 @@
 //! The protocol decisions live in the core; this crate owns sockets, threads, timers,
 //! configuration, persistence and authentication plumbing.
 //!
-//! # Status: shell foundations, no sessions yet
+//! # Status
 //!
-//! The session engine is not wired in. The server binds its listeners, runs its shards,
-//! enforces the connection limit and the CONNECT timeout, and shuts down gracefully, but
-//! **every well-formed CONNECT is answered with CONNACK 0x88 Server unavailable** (3.1 /
-//! 3.1.1: return code 3) and the connection is closed. A first packet that is not CONNECT
-//! closes the connection without a word; a malformed CONNECT gets the CONNACK reason of
-//! its decode error. See [Placeholder](#placeholder) below and `ARCHITECTURE.md`.
+//! A complete MQTT 3.1 / 3.1.1 / 5.0 broker over plain TCP, in memory (see `README.md` for
+//! the feature list). TLS / WebSocket listeners, password files and ACLs, durable
+//! persistence and the bridge are later work; the [`transport`], [`auth`] and [`store`]
+//! traits are where they plug in.
 //!
 //! # Layout
 //!
 //! - [`config`]: the TOML configuration, its defaults and its validation.
 //! - [`server`]: [`Server`] binds listeners and starts the shards; [`ServerHandle`] reads
 //!   the bound addresses and stops the server.
-//! - `connection` (private): one client connection; today the placeholder described above.
+//! - `connection` (private): one client connection: CONNECT, the read/decode/engine/write
+//!   loop, SUBSCRIBE / UNSUBSCRIBE, the end of a connection.
+//! - `shard` (private): a shard's sessions, same-shard delivery, the batch queues to other
+//!   shards, session takeover, housekeeping.
+//! - `router` (private): the subscription index, retained store and client-id registry.
+//! - `session` (private): the core engine's instantiation (`bytes::Bytes` payloads).
+//! - `sys` (private): `$SYS/broker/...`.
 //! - [`shutdown`]: the shutdown trigger, the per-task listener and process signals.
 //! - [`transport`]: the [`Transport`](transport::Transport) trait and plain TCP.
 //! - [`store`]: the [`Store`](store::Store) trait (awaitable durable writes) and
@@ -27,15 +31,6 @@
 //! - [`auth`]: [`Authenticator`](auth::Authenticator) / [`Authorizer`](auth::Authorizer)
 //!   and [`AllowAll`](auth::AllowAll).
 //!
-//! # Placeholder
-//!
-//! The exact behaviour until the session engine lands is documented on the `connection`
-//! module: CONNACK 0x88 / return code 3 for a CONNECT the authenticator accepts, the
-//! authenticator's reason otherwise, [`DecodeError::connack_reason`] for a malformed
-//! CONNECT (not sent to 3.1.1 peers when 3.1.1 has no such code), silence for a first
-//! packet that is not CONNECT.
-//!
-//! [`DecodeError::connack_reason`]: tern_core::codec::DecodeError::connack_reason
 #![warn(missing_docs)]
 
 pub mod auth;
