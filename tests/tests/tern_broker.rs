@@ -1,0 +1,152 @@
+//! Tern-specific behaviour that has no Mosquitto counterpart to compare with: graceful
+//! shutdown, `$SYS`, the configured queue limits. These always run against Tern.
+
+use std::time::Duration;
+
+use tern_broker::config::ByteSize;
+use tern_core::codec::{Connect, Packet, ProtocolVersion, QoS, ReasonCode};
+use tern_tests::{Broker, NoFrame, RawClient, tern_config, wait_until};
+
+const V5: ProtocolVersion = ProtocolVersion::V5;
+const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
+
+/// 5.0 4.13 / 3.14: a server shutting down sends DISCONNECT 0x8B Server shutting down to a
+/// 5.0 client; a 3.1.1 client, which has no server DISCONNECT, is just closed.
+#[test]
+fn shutdown_sends_0x8b_to_v5_clients_only() {
+    let broker = Broker::start_tern(tern_config());
+    let mut v5 = RawClient::connect(&broker, V5, "shut-v5");
+    let mut v3 = RawClient::connect(&broker, V311, "shut-v3");
+    broker.tern().expect("tern").shutdown();
+    let frames = v5.expect_closed_frames();
+    let last = frames.last().expect("a DISCONNECT before the close");
+    match last.decode(V5) {
+        Packet::Disconnect(d) => assert_eq!(d.reason, ReasonCode::ServerShuttingDown),
+        other => panic!("expected DISCONNECT 0x8B, got {other:?}"),
+    }
+    assert!(
+        v3.expect_closed_frames().is_empty(),
+        "3.1.1 gets no DISCONNECT"
+    );
+}
+
+/// `$SYS/broker/...` is published on the interval with Mosquitto's topic names, retained,
+/// and counts what happened.
+#[test]
+fn sys_topics_are_published_with_mosquitto_names() {
+    let mut config = tern_config();
+    config.sys_interval_secs = 1;
+    let broker = Broker::start_tern(config);
+    let mut pubc = RawClient::connect(&broker, V311, "sys-pub");
+    for i in 0..5u8 {
+        pubc.publish_acked("sys/test", &[i], QoS::AtLeastOnce, false);
+    }
+    let mut sub = RawClient::connect(&broker, V311, "sys-sub");
+    assert_eq!(sub.subscribe("$SYS/broker/#", QoS::AtMostOnce), [0]);
+    let want = [
+        "$SYS/broker/version",
+        "$SYS/broker/uptime",
+        "$SYS/broker/clients/connected",
+        "$SYS/broker/messages/received",
+        "$SYS/broker/messages/sent",
+        "$SYS/broker/publish/messages/received",
+        "$SYS/broker/publish/messages/sent",
+        "$SYS/broker/publish/messages/dropped",
+        "$SYS/broker/load/bytes/received",
+        "$SYS/broker/load/bytes/sent",
+    ];
+    let mut seen = std::collections::HashMap::new();
+    wait_until("every $SYS topic", || {
+        let m = sub.recv_publish();
+        seen.insert(
+            m.topic.clone(),
+            String::from_utf8_lossy(&m.payload).into_owned(),
+        );
+        want.iter().all(|t| seen.contains_key(*t))
+    });
+    assert!(seen["$SYS/broker/version"].starts_with("tern "), "{seen:?}");
+    let connected: u32 = seen["$SYS/broker/clients/connected"].parse().unwrap();
+    assert!(connected >= 2, "{seen:?}");
+    let published: u64 = seen["$SYS/broker/publish/messages/received"]
+        .parse()
+        .unwrap();
+    assert!(published >= 5, "{seen:?}");
+}
+
+/// Limits: a persistent session queues at most `max_queued_messages` while offline; the
+/// excess is dropped and counted, never allocated.
+#[test]
+fn offline_queue_is_bounded_by_max_queued_messages() {
+    let mut config = tern_config();
+    config.limits.max_queued_messages = 3;
+    let broker = Broker::start_tern(config);
+    let mut connect = Connect::new(V311, "bounded");
+    connect.clean_start = false;
+    connect.keep_alive = 60;
+    let (mut sub, _) = RawClient::connect_with(&broker, &connect);
+    assert_eq!(sub.subscribe("bounded/#", QoS::AtLeastOnce), [1]);
+    sub.send(&Packet::Disconnect(tern_core::codec::Disconnect::new()));
+    let _ = sub.expect_closed();
+    let mut pubc = RawClient::connect(&broker, V311, "bounded-pub");
+    for i in 0..10u8 {
+        pubc.publish_acked("bounded/t", &[i], QoS::AtLeastOnce, false);
+    }
+    let (mut sub, ack) = RawClient::connect_with(&broker, &connect);
+    assert!(matches!(ack.decode(V311), Packet::ConnAck(a) if a.session_present));
+    let mut got = Vec::new();
+    loop {
+        match sub.try_recv(Duration::from_millis(700)) {
+            Ok(f) if f.packet_type() == 3 => {
+                let m = tern_tests::Msg::from_frame(&f, V311);
+                sub.ack(&m);
+                got.push(m.payload[0]);
+            }
+            Ok(_) => {}
+            Err(NoFrame::TimedOut) => break,
+            Err(NoFrame::Closed(rest)) => panic!("closed: {rest:?}"),
+        }
+    }
+    // The first three were queued, the rest refused (QoS 1 is never evicted for newer).
+    assert_eq!(got, [0, 1, 2]);
+}
+
+/// The broker-wide cap: with `max_queued_bytes_total` reached by one offline session, a
+/// second session's messages are dropped too; delivery resumes once the queue drains.
+#[test]
+fn broker_wide_queued_bytes_cap() {
+    let mut config = tern_config();
+    config.limits.max_queued_bytes = ByteSize(2_000);
+    config.limits.max_queued_bytes_total = ByteSize(2_000);
+    let broker = Broker::start_tern(config);
+    let mut connect = Connect::new(V311, "cap-a");
+    connect.clean_start = false;
+    connect.keep_alive = 60;
+    let (mut a, _) = RawClient::connect_with(&broker, &connect);
+    assert_eq!(a.subscribe("cap/#", QoS::AtLeastOnce), [1]);
+    a.send(&Packet::Disconnect(tern_core::codec::Disconnect::new()));
+    let _ = a.expect_closed();
+    let mut pubc = RawClient::connect(&broker, V311, "cap-pub");
+    // Each message costs its topic and payload (~505 bytes): four fit in 2,000.
+    for i in 0..8u8 {
+        pubc.publish_acked("cap/t", &[i; 500], QoS::AtLeastOnce, false);
+    }
+    // A live subscriber of another topic gets nothing while the cap is reached...
+    let mut b = RawClient::connect(&broker, V311, "cap-b");
+    assert_eq!(b.subscribe("other", QoS::AtLeastOnce), [1]);
+    pubc.publish_acked("other", &[9; 500], QoS::AtLeastOnce, false);
+    b.expect_no_publish();
+    // ...and gets it again once session a has drained its queue.
+    let (mut a, _) = RawClient::connect_with(&broker, &connect);
+    let mut n = 0;
+    wait_until("session a drains", || {
+        let m = a.recv_publish();
+        assert_eq!(m.payload.len(), 500);
+        n += 1;
+        n == 3
+    });
+    // Three fitted (3 x 505 bytes); the fourth and later went over both caps.
+    a.expect_no_publish();
+    pubc.publish_acked("other", &[7; 500], QoS::AtLeastOnce, false);
+    let m = b.recv_publish();
+    assert_eq!(m.payload, [7; 500]);
+}
