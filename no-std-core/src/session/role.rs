@@ -20,8 +20,11 @@ pub trait Role: sealed::Sealed + Copy + Default + Debug + 'static {
     const IS_SERVER: bool;
     /// Role-specific session state.
     type State<B: OwnedBytes>: RoleState<B>;
-    /// A connection's queue of events not yet polled (internal `T`). A server keeps 32, a
-    /// client 8: the client drains it after every packet, and its RAM is the budget.
+    /// A connection's queue of events not yet polled (internal `T`): 8 for either role. Poll
+    /// events after every input; beyond 8 the oldest are kept and the rest counted in
+    /// `events_lost` (a broker learns a connection's end from `close_reason`, and reads
+    /// drops from `Dropped` events, which have their own list). A broker holds one queue per
+    /// client connection, so its size is RAM per connection.
     type Events<T: Debug>: Slots<T> + Default + Debug;
     /// A connection's queue of control packets not yet transmitted (internal `T`): 8 for a
     /// server, 4 for a client (PINGREQ, DISCONNECT, PUBCOMP for an unknown identifier).
@@ -57,7 +60,7 @@ impl Role for Client {
 impl Role for Server {
     const IS_SERVER: bool = true;
     type State<B: OwnedBytes> = ServerState<B>;
-    type Events<T: Debug> = heapless::Vec<T, 32>;
+    type Events<T: Debug> = heapless::Vec<T, 8>;
     type Controls<T: Debug> = heapless::Vec<T, 8>;
 }
 
