@@ -46,7 +46,7 @@ use crate::config::OverflowPolicy;
 use crate::outbuf::OutBuf;
 use crate::router::{Home, SessionId, SubValue};
 use crate::server::ConnectionPermit;
-use crate::session::{CoreConn, Msg, Slot, SlotState, now, to_tokio};
+use crate::session::{CoreConn, Msg, Slot, SlotState, now};
 use crate::shard::{ShardCtx, bump, take_remote};
 use crate::shutdown::Shutdown;
 use crate::transport::Transport;
@@ -431,57 +431,76 @@ impl<T: Transport> Connection<T> {
                 return Box::pin(self.close(a, end, shutdown)).await;
             }
         }
-        loop {
+        // The engine's deadline is armed in the shard's timer set (one tokio timer per
+        // shard, not per connection: no timer registration per wake-up, and an idle
+        // connection's task holds no timer).
+        let mut armed = None;
+        let result = loop {
             // Output: everything the engine has, written in one go per batch.
             loop {
                 let more = self.drain(a);
                 self.ctx.flush();
-                self.write_out().await?;
+                if let Err(e) = self.write_out().await {
+                    self.ctx.disarm(a.id, armed);
+                    return Err(e);
+                }
                 if !more {
                     break;
                 }
             }
             if let Some(end) = self.closed(a) {
-                return Box::pin(self.close(a, end, shutdown)).await;
+                break Box::pin(self.close(a, end, shutdown)).await;
             }
-            let deadline = match &a.slot.borrow().state {
-                SlotState::Online(conn) => conn.poll_timeout(),
+            let t = now();
+            let deadline = match &mut a.slot.borrow_mut().state {
+                SlotState::Online(conn) => {
+                    if conn.poll_timeout().is_some_and(|d| d <= t) {
+                        // Keep-alive, and expired queued messages (which free queue bytes).
+                        let before = conn.session().queued_bytes();
+                        conn.handle_timeout(t);
+                        self.ctx.queued_delta(before, conn.session().queued_bytes());
+                        continue;
+                    }
+                    conn.poll_timeout()
+                }
                 _ => None,
             };
-            let far = tokio::time::Instant::now() + Duration::from_secs(86_400);
+            if self.ctx.is_stopping() {
+                if let SlotState::Online(conn) = &mut a.slot.borrow_mut().state {
+                    conn.disconnect(t, ReasonCode::ServerShuttingDown);
+                }
+                self.drain(a);
+                if let Err(e) = Box::pin(self.finish(shutdown)).await {
+                    self.ctx.disarm(a.id, armed);
+                    return Err(e);
+                }
+                break Ok(End::Shutdown);
+            }
+            self.ctx.arm(a.id, &mut armed, deadline);
             tokio::select! {
                 r = self.transport.readable() => {
-                    r?;
-                    match self.read_and_decode(a)? {
-                        Step::Continue => {}
-                        Step::Eof => {
+                    let step = match r {
+                        Ok(()) => self.read_and_decode(a),
+                        Err(e) => Err(e),
+                    };
+                    match step {
+                        Ok(Step::Continue) => {}
+                        Ok(Step::Eof) => {
                             if let SlotState::Online(conn) = &mut a.slot.borrow_mut().state {
                                 conn.handle_transport_closed(now());
                             }
-                            return Ok(End::PeerClosed);
+                            break Ok(End::PeerClosed);
                         }
-                        Step::Close(end) => return Box::pin(self.close(a, end, shutdown)).await,
+                        Ok(Step::Close(end)) => break Box::pin(self.close(a, end, shutdown)).await,
+                        Err(e) => break Err(e),
                     }
                 }
+                // Deliveries, a takeover, the shard's timer or shutdown.
                 () = notify.notified() => {}
-                () = sleep_until(deadline.map_or(far, to_tokio)) => {
-                    if let SlotState::Online(conn) = &mut a.slot.borrow_mut().state {
-                        // Keep-alive, and expired queued messages (which free queue bytes).
-                        let before = conn.session().queued_bytes();
-                        conn.handle_timeout(now());
-                        self.ctx.queued_delta(before, conn.session().queued_bytes());
-                    }
-                }
-                () = shutdown.recv() => {
-                    if let SlotState::Online(conn) = &mut a.slot.borrow_mut().state {
-                        conn.disconnect(now(), ReasonCode::ServerShuttingDown);
-                    }
-                    self.drain(a);
-                    Box::pin(self.finish(shutdown)).await?;
-                    return Ok(End::Shutdown);
-                }
             }
-        }
+        };
+        self.ctx.disarm(a.id, armed);
+        result
     }
 
     /// `Some` once the connection is over: taken over, or closed by the engine.

@@ -29,7 +29,7 @@ use crate::auth::{AllowAll, Authenticator, Authorizer};
 use crate::config::Config;
 use crate::connection::{self, SCRATCH_LEN};
 use crate::router::Router;
-use crate::shard::{Counters, ShardCtx, housekeeping_task, inbox_task};
+use crate::shard::{Counters, ShardCtx, housekeeping_task, inbox_task, timer_task};
 use crate::shutdown::{Shutdown, ShutdownTrigger};
 use crate::store::{MemoryStore, Store};
 use crate::transport::Tcp;
@@ -411,6 +411,7 @@ fn run_shard(
             Box::pin(inbox_task(Rc::clone(&ctx), shutdown.clone()))
                 as std::pin::Pin<Box<dyn Future<Output = ()>>>,
             Box::pin(housekeeping_task(Rc::clone(&ctx), shutdown.clone())),
+            Box::pin(timer_task(Rc::clone(&ctx), shutdown.clone())),
         ] {
             let done = done.clone();
             tokio::task::spawn_local(async move {

@@ -2,7 +2,8 @@
 //! other shards, the inbox task that drains this shard's batch queue, and housekeeping
 //! (offline sessions' Wills and expiry, retained-message expiry, `$SYS`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -10,7 +11,7 @@ use std::time::Duration as StdDuration;
 
 use tern_core::codec::{QoS, ReasonCode};
 use tern_core::session::{Instant, PublishError, SessionEvent};
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 use tracing::debug;
 
 use crate::connection::OUT_BATCH;
@@ -67,6 +68,13 @@ pub(crate) struct ShardCtx {
     route_scratch: RefCell<RouteScratch>,
     /// Output buffers not in use (a connection holds one only while writing).
     spare_out: RefCell<Vec<OutBuf>>,
+    /// The engines' deadlines of this shard's connections, earliest first; the timer task
+    /// wakes a connection (through its slot's `Notify`) when its deadline passes.
+    timers: RefCell<BTreeSet<(Instant, SessionId)>>,
+    /// Wakes the timer task when a deadline earlier than all others is armed.
+    timer_changed: Notify,
+    /// Shutdown has started: connections say goodbye (0x8B in 5.0) on their next wake-up.
+    stopping: Cell<bool>,
 }
 
 impl ShardCtx {
@@ -81,6 +89,45 @@ impl ShardCtx {
             outbox: RefCell::new((0..shards).map(|_| Vec::new()).collect()),
             route_scratch: RefCell::new((Vec::new(), Vec::new())),
             spare_out: RefCell::new(Vec::new()),
+            timers: RefCell::new(BTreeSet::new()),
+            timer_changed: Notify::new(),
+            stopping: Cell::new(false),
+        }
+    }
+
+    /// `true` once shutdown has started.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.get()
+    }
+
+    /// Arms session `id`'s deadline (replacing the one in `armed`).
+    pub(crate) fn arm(
+        &self,
+        id: SessionId,
+        armed: &mut Option<Instant>,
+        deadline: Option<Instant>,
+    ) {
+        let mut timers = self.timers.borrow_mut();
+        if *armed == deadline && deadline.is_none_or(|d| timers.contains(&(d, id))) {
+            return;
+        }
+        if let Some(old) = armed.take() {
+            timers.remove(&(old, id));
+        }
+        if let Some(d) = deadline {
+            let earliest = timers.first().is_none_or(|&(first, _)| d < first);
+            timers.insert((d, id));
+            if earliest {
+                self.timer_changed.notify_one();
+            }
+        }
+        *armed = deadline;
+    }
+
+    /// Removes session `id`'s deadline.
+    pub(crate) fn disarm(&self, id: SessionId, armed: Option<Instant>) {
+        if let Some(d) = armed {
+            self.timers.borrow_mut().remove(&(d, id));
         }
     }
 
@@ -428,5 +475,44 @@ pub(crate) async fn housekeeping_task(ctx: Rc<ShardCtx>, mut shutdown: Shutdown)
             }
         }
         n += 1;
+    }
+}
+
+/// The shard's one timer: wakes connections whose engine deadline has passed (keep-alive,
+/// message expiry); at shutdown, wakes every connection to say goodbye.
+pub(crate) async fn timer_task(ctx: Rc<ShardCtx>, mut shutdown: Shutdown) {
+    loop {
+        let next = ctx.timers.borrow().first().map(|&(t, _)| t);
+        let far = tokio::time::Instant::now() + StdDuration::from_secs(86_400);
+        tokio::select! {
+            () = tokio::time::sleep_until(next.map_or(far, crate::session::to_tokio)) => {
+                let t = now();
+                let mut due = Vec::new();
+                {
+                    let mut timers = ctx.timers.borrow_mut();
+                    while let Some(&(d, id)) = timers.first() {
+                        if d > t {
+                            break;
+                        }
+                        timers.pop_first();
+                        due.push(id);
+                    }
+                }
+                let sessions = ctx.sessions.borrow();
+                for id in due {
+                    if let Some(slot) = sessions.get(&id) {
+                        slot.borrow().notify.notify_one();
+                    }
+                }
+            }
+            () = ctx.timer_changed.notified() => {}
+            () = shutdown.recv() => {
+                ctx.stopping.set(true);
+                for slot in ctx.sessions.borrow().values() {
+                    slot.borrow().notify.notify_one();
+                }
+                return;
+            }
+        }
     }
 }
