@@ -61,7 +61,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// kernel sends FIN rather than RST (which could discard our last packet at the peer).
 const LINGER: Duration = Duration::from_secs(2);
 /// Output gathered per write: a burst of deliveries is written in slices of this size.
-pub(crate) const OUT_BATCH: usize = 256 * 1024;
+pub(crate) const OUT_BATCH: usize = 64 * 1024;
 
 /// How a connection ended (for the debug log).
 #[derive(Debug)]
@@ -435,6 +435,8 @@ impl<T: Transport> Connection<T> {
         // shard, not per connection: no timer registration per wake-up, and an idle
         // connection's task holds no timer).
         let mut armed = None;
+        // The last read filled the buffer (see `Step::More`).
+        let mut backlog = false;
         let result = loop {
             // Output: everything the engine has, written in one go per batch.
             loop {
@@ -447,9 +449,16 @@ impl<T: Transport> Connection<T> {
                 if !more {
                     break;
                 }
+                // A deep queue (a subscriber of many publishers) is written one batch per
+                // turn: the other connections of the shard get theirs in between, so their
+                // acknowledgements are not held up behind it.
+                tokio::task::yield_now().await;
             }
             if let Some(end) = self.closed(a) {
                 break Box::pin(self.close(a, end, shutdown)).await;
+            }
+            if std::mem::take(&mut backlog) {
+                tokio::task::yield_now().await;
             }
             let t = now();
             let deadline = match &mut a.slot.borrow_mut().state {
@@ -485,6 +494,10 @@ impl<T: Transport> Connection<T> {
                     };
                     match step {
                         Ok(Step::Continue) => {}
+                        // A publisher with a deep socket backlog would otherwise hold the
+                        // shard for many reads in a row (tokio's readiness stays set, so
+                        // `readable` does not yield), starving the subscribers it feeds.
+                        Ok(Step::More) => backlog = true,
                         Ok(Step::Eof) => {
                             if let SlotState::Online(conn) = &mut a.slot.borrow_mut().state {
                                 conn.handle_transport_closed(now());
@@ -582,6 +595,13 @@ impl<T: Transport> Connection<T> {
             Err(e) => return Err(e),
         };
         bump(&ctx.counters().bytes_received, n as u64);
+        // A read that filled the buffer probably left more in the socket.
+        let full = n
+            == if in_scratch {
+                scratch.len() - kept
+            } else {
+                big.len() - kept
+            };
         let filled = kept + n;
         let data: &[u8] = if in_scratch {
             scratch.get(..filled).unwrap_or_default()
@@ -598,7 +618,11 @@ impl<T: Transport> Connection<T> {
             big.drain(..consumed);
             self.leftover = big;
         }
-        Ok(end.map_or(Step::Continue, Step::Close))
+        Ok(match end {
+            Some(end) => Step::Close(end),
+            None if full => Step::More,
+            None => Step::Continue,
+        })
     }
 
     /// Decodes and handles packets from the front of `data`; returns the bytes consumed and
@@ -915,6 +939,9 @@ impl<T: Transport> Connection<T> {
 enum Step {
     /// Nothing to do until the next wake-up (spurious wake-up or partial frame).
     Continue,
+    /// The read filled the buffer: more input is probably waiting, but the shard's other
+    /// connections get a turn first.
+    More,
     /// End of stream.
     Eof,
     /// Write the queued output, then close.

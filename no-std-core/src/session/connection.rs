@@ -335,11 +335,11 @@ impl<R: Role, S: Storage> Connection<R, S> {
     }
 
     fn allocate_pid(&mut self) -> Option<PacketId> {
+        self.session.index_pids();
         let session = &self.session;
         let reserved = &self.reserved;
         let mut pids = session.pids;
-        let pid =
-            pids.allocate(|id| session.outbound_position(id).is_some() || reserved.contains(&id))?;
+        let pid = pids.allocate(|id| session.pid_in_flight(id) || reserved.contains(&id))?;
         self.session.pids = pids;
         Some(pid)
     }
@@ -536,7 +536,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
     }
 
     fn complete(&mut self, i: usize, pid: PacketId, reason: ReasonCode) {
-        self.session.outbound.remove(i);
+        self.session.remove_outbound(i);
         self.push_event(Lite::Published {
             packet_id: pid,
             reason,
@@ -570,7 +570,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
                     self.complete(i, ack.packet_id, r);
                 } else {
                     e.state = OutState::AwaitPubComp;
-                    e.resend = true;
+                    self.session.set_resend(i, true);
                 }
                 Ok(())
             }
@@ -915,6 +915,9 @@ impl<R: Role, S: Storage> Connection<R, S> {
         now: Instant,
         out: &mut [u8],
     ) -> Result<Option<usize>, EncodeError> {
+        if self.session.resending == 0 {
+            return Ok(None);
+        }
         while let Some(i) = self.session.outbound.position(|e| e.resend) {
             let Some(e) = self.session.entry(i) else {
                 return Ok(None);
@@ -937,16 +940,14 @@ impl<R: Role, S: Storage> Connection<R, S> {
             match result {
                 Ok((n, alias)) => {
                     self.commit_alias(alias, i);
-                    if let Some(e) = self.session.outbound.get_mut(i) {
-                        e.resend = false;
-                    }
+                    self.session.set_resend(i, false);
                     return Ok(Some(n));
                 }
                 Err(Send::Encode(err)) => return Err(err),
                 Err(Send::TooLarge) => {
                     // The peer's limit shrank since the first attempt: the message is
                     // treated as delivered and reported dropped (5.0 [MQTT-3.1.2-25]).
-                    match self.session.outbound.remove(i).map(|e| e.state) {
+                    match self.session.remove_outbound(i).map(|e| e.state) {
                         Some(OutState::AwaitPubAck(m)) => {
                             self.session.report_drop(m, DropReason::TooLarge)
                         }
@@ -959,6 +960,8 @@ impl<R: Role, S: Storage> Connection<R, S> {
                 }
             }
         }
+        // None left (the count was a hint).
+        self.session.resending = 0;
         Ok(None)
     }
 
@@ -978,6 +981,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
     ) -> Result<Option<usize>, EncodeError> {
         self.session.queue.expire(now);
         loop {
+            self.session.index_pids();
             let Some(front) = self.session.queue.front() else {
                 return Ok(None);
             };
@@ -1001,9 +1005,9 @@ impl<R: Role, S: Storage> Connection<R, S> {
                 }
                 let session = &self.session;
                 let reserved = &self.reserved;
-                let Some(pid) = pids.allocate(|id| {
-                    session.outbound_position(id).is_some() || reserved.contains(&id)
-                }) else {
+                let Some(pid) =
+                    pids.allocate(|id| session.pid_in_flight(id) || reserved.contains(&id))
+                else {
                     return Ok(None);
                 };
                 if qos == QoS::AtLeastOnce {
@@ -1034,7 +1038,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
                             _ => OutState::AwaitPubAck(msg),
                         };
                         // Capacity checked above.
-                        let _ = self.session.outbound.push_back(OutFlight {
+                        let _ = self.session.push_outbound(OutFlight {
                             pid,
                             state,
                             resend: false,

@@ -41,6 +41,55 @@ pub struct Session<R: Role, S: Storage> {
     pub(crate) policy: QueuePolicy,
     pub(crate) subscriptions: S::Subscriptions,
     pub(crate) role: R::State<S::Bytes>,
+    /// How many `outbound` entries are marked `resend`, so that a transmit with none
+    /// pending does not scan the table (a hint: a scan that finds none resets it).
+    pub(crate) resending: usize,
+    /// With `alloc`: the packet identifiers the in-flight table holds, built once the table
+    /// is long enough for a scan per identifier allocation to matter (a broker window of
+    /// hundreds); freed when the table empties. Never persisted: rebuilt on demand.
+    #[cfg(feature = "alloc")]
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pid_bits: Option<PidBits>,
+}
+
+/// Identifiers from this many in-flight entries up are looked up in a bit set.
+#[cfg(feature = "alloc")]
+const PID_BITS_FROM: usize = 32;
+
+/// One bit per packet identifier (8 KiB, heap).
+#[cfg(feature = "alloc")]
+struct PidBits(alloc::boxed::Box<[u64; 1024]>);
+
+#[cfg(feature = "alloc")]
+impl PidBits {
+    fn new() -> Self {
+        Self(alloc::boxed::Box::new([0; 1024]))
+    }
+    fn word(&mut self, pid: PacketId) -> (Option<&mut u64>, u64) {
+        let n = usize::from(pid.get());
+        (self.0.get_mut(n / 64), 1 << (n % 64))
+    }
+    fn set(&mut self, pid: PacketId, on: bool) {
+        if let (Some(w), bit) = self.word(pid) {
+            if on {
+                *w |= bit;
+            } else {
+                *w &= !bit;
+            }
+        }
+    }
+    fn contains(&self, pid: PacketId) -> bool {
+        let n = usize::from(pid.get());
+        self.0.get(n / 64).is_some_and(|w| w & (1 << (n % 64)) != 0)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl core::fmt::Debug for PidBits {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let n: u32 = self.0.iter().map(|w| w.count_ones()).sum();
+        write!(f, "PidBits({n} set)")
+    }
 }
 
 impl<R: Role, S: Storage> Default for Session<R, S> {
@@ -60,6 +109,9 @@ impl<R: Role, S: Storage> Session<R, S> {
             policy,
             subscriptions: S::Subscriptions::default(),
             role: Default::default(),
+            resending: 0,
+            #[cfg(feature = "alloc")]
+            pid_bits: None,
         }
     }
 
@@ -131,6 +183,7 @@ impl<R: Role, S: Storage> Session<R, S> {
     /// Discards all state: messages and subscriptions (Clean Start, or the session ended).
     pub fn clear(&mut self) {
         self.outbound.clear();
+        self.outbound_emptied();
         self.inbound.clear();
         self.queue.clear();
         self.subscriptions.clear();
@@ -188,6 +241,85 @@ impl<R: Role, S: Storage> Session<R, S> {
         self.outbound.position(|e| e.pid == pid)
     }
 
+    /// `true` when an in-flight entry uses `pid` (a bit test once the table is long; call
+    /// [`index_pids`](Self::index_pids) first).
+    pub(crate) fn pid_in_flight(&self, pid: PacketId) -> bool {
+        #[cfg(feature = "alloc")]
+        if let Some(bits) = &self.pid_bits {
+            return bits.contains(pid);
+        }
+        self.outbound_position(pid).is_some()
+    }
+
+    /// Builds the identifier bit set once the table is long enough to need it.
+    pub(crate) fn index_pids(&mut self) {
+        #[cfg(feature = "alloc")]
+        if self.pid_bits.is_none() && self.outbound.len() >= PID_BITS_FROM {
+            let mut bits = PidBits::new();
+            for i in 0..self.outbound.len() {
+                if let Some(e) = self.outbound.get(i) {
+                    bits.set(e.pid, true);
+                }
+            }
+            self.pid_bits = Some(bits);
+        }
+    }
+
+    /// Appends an in-flight entry (hands it back when the table is full).
+    pub(crate) fn push_outbound(
+        &mut self,
+        e: OutFlight<S::Bytes>,
+    ) -> Result<(), OutFlight<S::Bytes>> {
+        let (pid, resend) = (e.pid, e.resend);
+        self.outbound.push_back(e)?;
+        self.resending += usize::from(resend);
+        #[cfg(feature = "alloc")]
+        if let Some(bits) = &mut self.pid_bits {
+            bits.set(pid, true);
+        }
+        #[cfg(not(feature = "alloc"))]
+        let _ = pid;
+        Ok(())
+    }
+
+    /// Removes in-flight entry `i`.
+    pub(crate) fn remove_outbound(&mut self, i: usize) -> Option<OutFlight<S::Bytes>> {
+        let e = self.outbound.remove(i)?;
+        if e.resend {
+            self.resending = self.resending.saturating_sub(1);
+        }
+        #[cfg(feature = "alloc")]
+        if let Some(bits) = &mut self.pid_bits {
+            bits.set(e.pid, false);
+        }
+        if self.outbound.is_empty() {
+            self.outbound_emptied();
+        }
+        Some(e)
+    }
+
+    /// Marks in-flight entry `i` as to be (re-)transmitted, or as transmitted.
+    pub(crate) fn set_resend(&mut self, i: usize, resend: bool) {
+        if let Some(e) = self.outbound.get_mut(i)
+            && e.resend != resend
+        {
+            e.resend = resend;
+            if resend {
+                self.resending += 1;
+            } else {
+                self.resending = self.resending.saturating_sub(1);
+            }
+        }
+    }
+
+    fn outbound_emptied(&mut self) {
+        self.resending = 0;
+        #[cfg(feature = "alloc")]
+        {
+            self.pid_bits = None;
+        }
+    }
+
     pub(crate) fn inbound_position(&self, pid: PacketId) -> Option<usize> {
         self.inbound.position(|e| e.pid == pid)
     }
@@ -202,6 +334,7 @@ impl<R: Role, S: Storage> Session<R, S> {
                 e.resend = true;
             }
         }
+        self.resending = self.outbound.len();
         while let Some(i) = self.inbound.position(|e| e.qos() == QoS::AtLeastOnce) {
             self.inbound.remove(i);
         }
@@ -256,6 +389,7 @@ impl<R: Role, S: Storage> Session<R, S> {
                 lost += 1;
             }
         }
+        self.outbound_emptied();
         self.inbound.clear();
         lost
     }
@@ -330,5 +464,68 @@ impl<S: Storage> Session<Client, S> {
     /// A client session with the default queue policy.
     pub fn client() -> Self {
         Self::default()
+    }
+}
+
+#[cfg(all(test, feature = "alloc"))]
+mod tests {
+    use super::super::storage::Growable;
+    use super::*;
+
+    /// The identifier bit set and the resend count agree with the table through pushes,
+    /// removals in any order and resumption, and are dropped when the table empties.
+    #[test]
+    fn pid_bits_and_resend_count_track_the_table() {
+        let mut s: Session<Server, Growable> = Session::default();
+        let pid = |n: u16| PacketId::new(n).unwrap();
+        let mut next = 1u16;
+        let mut rng = 0x2545_f491_u32;
+        for round in 0..2000u32 {
+            rng ^= rng << 13;
+            rng ^= rng >> 17;
+            rng ^= rng << 5;
+            let len = s.outbound.len();
+            if len < 60 && (!rng.is_multiple_of(3) || len == 0) {
+                s.index_pids();
+                // Identifiers are unique in the table, as the allocator guarantees.
+                while s.outbound_position(pid(next)).is_some() {
+                    next = next % 200 + 1;
+                }
+                let e = OutFlight {
+                    pid: pid(next),
+                    state: OutState::AwaitPubAck(
+                        Message::new("t", b"x", QoS::AtLeastOnce, false).unwrap(),
+                    ),
+                    resend: rng.is_multiple_of(5),
+                };
+                s.push_outbound(e).unwrap();
+                next = next % 200 + 1;
+            } else {
+                s.remove_outbound(rng as usize % len);
+            }
+            if round.is_multiple_of(97) {
+                s.resume();
+            }
+            if round.is_multiple_of(13) && !s.outbound.is_empty() {
+                s.set_resend(rng as usize % s.outbound.len(), rng.is_multiple_of(2));
+            }
+            for n in 1..=200 {
+                assert_eq!(
+                    s.pid_in_flight(pid(n)),
+                    s.outbound_position(pid(n)).is_some()
+                );
+            }
+            let resend = (0..s.outbound.len())
+                .filter(|&i| s.outbound.get(i).is_some_and(|e| e.resend))
+                .count();
+            assert_eq!(s.resending, resend, "round {round}");
+            if s.outbound.len() > PID_BITS_FROM {
+                assert!(s.pid_bits.is_some());
+            }
+        }
+        while !s.outbound.is_empty() {
+            s.remove_outbound(0);
+        }
+        assert!(s.pid_bits.is_none() && s.resending == 0);
     }
 }
