@@ -22,8 +22,8 @@
 //!    due Will is published. A taken-over connection writes its DISCONNECT and leaves the
 //!    session to its successor.
 
-use std::cell::RefCell;
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -46,7 +46,7 @@ use crate::config::OverflowPolicy;
 use crate::outbuf::OutBuf;
 use crate::router::{Home, SessionId, SubValue};
 use crate::server::ConnectionPermit;
-use crate::session::{CoreConn, Msg, Slot, SlotState, now};
+use crate::session::{CoreConn, Msg, SlotCell, SlotState, now};
 use crate::shard::{ShardCtx, bump, take_remote};
 use crate::shutdown::Shutdown;
 use crate::transport::Transport;
@@ -99,7 +99,7 @@ impl fmt::Display for End {
 /// A connection after its CONNECT was accepted.
 struct Attached {
     id: SessionId,
-    slot: Rc<RefCell<Slot>>,
+    slot: Rc<SlotCell>,
     client_id: Arc<str>,
     username: Option<Arc<str>>,
     version: ProtocolVersion,
@@ -134,11 +134,27 @@ impl<T: Transport> Connection<T> {
     }
 
     /// Serves the connection until it ends; errors are logged, never propagated.
-    pub(crate) async fn run(mut self, mut shutdown: Shutdown) {
-        let peer = self.transport.peer_addr();
-        match self.serve(&mut shutdown).await {
-            Ok(end) => debug!(shard = self.ctx.id, ?peer, "connection ended: {end}"),
-            Err(e) => debug!(shard = self.ctx.id, ?peer, "connection failed: {e}"),
+    ///
+    /// Written as a function returning an `async move` block rather than an `async fn`
+    /// taking `self` by value: the latter keeps both the argument and its moved copy in the
+    /// task (about 170 bytes more per connection, idle or not).
+    /// `done` is held until the connection has ended (the shard waits for every such guard
+    /// at shutdown).
+    pub(crate) fn run(
+        self,
+        shutdown: Shutdown,
+        done: tokio::sync::mpsc::Sender<()>,
+    ) -> impl Future<Output = ()> {
+        let mut conn = self;
+        let mut shutdown = shutdown;
+        async move {
+            let _done = done;
+            let result = conn.serve(&mut shutdown).await;
+            let peer = conn.transport.peer_addr();
+            match result {
+                Ok(end) => debug!(shard = conn.ctx.id, ?peer, "connection ended: {end}"),
+                Err(e) => debug!(shard = conn.ctx.id, ?peer, "connection failed: {e}"),
+            }
         }
     }
 
@@ -146,21 +162,18 @@ impl<T: Transport> Connection<T> {
         // The CONNECT phase and the closing paths run once per connection: their futures
         // are boxed so that the task's own state (held while the connection idles) is
         // only what the open phase needs.
-        let frame = match Box::pin(self.read_connect(shutdown)).await? {
-            Ok(frame) => frame,
-            Err(end) => {
-                self.finish(shutdown).await?;
-                return Ok(end);
-            }
+        let accepted = match Box::pin(self.read_connect(shutdown)).await? {
+            // The frame lives only in this arm, so the task does not keep room for it.
+            Ok(frame) => Box::pin(self.accept(&frame)).await,
+            Err(end) => Err(end),
         };
-        let attached = match Box::pin(self.accept(&frame)).await {
+        let attached = match accepted {
             Ok(a) => a,
             Err(end) => {
-                self.finish(shutdown).await?;
+                Box::pin(self.finish(shutdown)).await?;
                 return Ok(end);
             }
         };
-        drop(frame);
         let result = self.open(&attached, shutdown).await;
         // Whatever happened, the session is settled (unless a successor took it).
         let taken = matches!(attached.slot.borrow().state, SlotState::Gone);
@@ -185,16 +198,36 @@ impl<T: Transport> Connection<T> {
 
     async fn write_out(&mut self) -> io::Result<()> {
         if self.out.is_empty() {
+            // Nothing was encoded: the buffer taken for it goes back too (an idle
+            // connection holds none).
+            if self.out.capacity() != 0 {
+                self.ctx.give_out(std::mem::take(&mut self.out));
+            }
             return Ok(());
         }
-        let n = self.out.len() as u64;
-        timeout(WRITE_TIMEOUT, self.transport.write_all(self.out.as_slice()))
-            .await
-            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
-        bump(&self.ctx.counters().bytes_sent, n);
+        let n = self.out.len();
+        // Usually the socket has room and one `write` takes everything; only a full socket
+        // buffer needs the (boxed, so the idle task does not carry its timer) slow path.
+        let written = match self.transport.try_write(self.out.as_slice()) {
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => return Err(e),
+        };
+        if written < n {
+            Box::pin(self.write_rest(written)).await?;
+        }
+        bump(&self.ctx.counters().bytes_sent, n as u64);
         // The buffer goes back to the shard: an idle connection holds none.
         self.ctx.give_out(std::mem::take(&mut self.out));
         Ok(())
+    }
+
+    /// Writes `out[from..]`, waiting for the socket at most [`WRITE_TIMEOUT`].
+    async fn write_rest(&mut self, from: usize) -> io::Result<()> {
+        let rest = self.out.as_slice().get(from..).unwrap_or_default();
+        timeout(WRITE_TIMEOUT, self.transport.write_all(rest))
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))?
     }
 
     // ---- phase 1: CONNECT ----------------------------------------------------------------
@@ -394,7 +427,7 @@ impl<T: Transport> Connection<T> {
             }
             bump(&self.ctx.counters().msgs_sent, 1);
         }
-        let slot = Rc::new(RefCell::new(Slot::new(conn)));
+        let slot = Rc::new(SlotCell::new(conn));
         self.ctx.insert(id, Rc::clone(&slot));
         self.ctx.flush();
         debug!(shard = self.ctx.id, client = %client_id, session = id, resume, "connected");
@@ -420,7 +453,6 @@ impl<T: Transport> Connection<T> {
     // ---- phase 2: open -------------------------------------------------------------------
 
     async fn open(&mut self, a: &Attached, shutdown: &mut Shutdown) -> io::Result<End> {
-        let notify = Rc::clone(&a.slot.borrow().notify);
         // Bytes that arrived behind the CONNECT.
         if !self.leftover.is_empty() {
             let data = std::mem::take(&mut self.leftover);
@@ -509,7 +541,7 @@ impl<T: Transport> Connection<T> {
                     }
                 }
                 // Deliveries, a takeover, the shard's timer or shutdown.
-                () = notify.notified() => {}
+                () = a.slot.notify.notified() => {}
             }
         };
         self.ctx.disarm(a.id, armed);

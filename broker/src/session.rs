@@ -1,7 +1,7 @@
 //! The broker's instantiation of the core session engine: payload type, storage, clock,
 //! and the slot that holds one client's session on its shard.
 
-use std::rc::Rc;
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use bytes::{Bytes, BytesMut};
@@ -70,19 +70,35 @@ pub(crate) enum SlotState {
 /// delivery paths (never across threads, never borrowed across an `.await`).
 pub(crate) struct Slot {
     pub(crate) state: SlotState,
-    /// Wakes the connection task: deliveries queued, or taken over.
-    pub(crate) notify: Rc<Notify>,
     /// Bytes the old connection must still write before closing (DISCONNECT 0x8E).
     pub(crate) farewell: OutBuf,
 }
 
-impl Slot {
+/// A [`Slot`] and the `Notify` that wakes its connection task (deliveries queued, taken
+/// over, deadline passed, shutdown). The `Notify` sits outside the `RefCell` so the task
+/// can wait on it without holding a borrow, and inside the one allocation (an idle
+/// connection costs one `Rc` here, not two). Derefs to the `RefCell`.
+pub(crate) struct SlotCell {
+    pub(crate) notify: Notify,
+    cell: RefCell<Slot>,
+}
+
+impl SlotCell {
     pub(crate) fn new(conn: CoreConn) -> Self {
         Self {
-            state: SlotState::Online(Box::new(conn)),
-            notify: Rc::new(Notify::new()),
-            farewell: OutBuf::default(),
+            notify: Notify::new(),
+            cell: RefCell::new(Slot {
+                state: SlotState::Online(Box::new(conn)),
+                farewell: OutBuf::default(),
+            }),
         }
+    }
+}
+
+impl std::ops::Deref for SlotCell {
+    type Target = RefCell<Slot>;
+    fn deref(&self) -> &RefCell<Slot> {
+        &self.cell
     }
 }
 

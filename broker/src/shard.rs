@@ -18,7 +18,7 @@ use crate::connection::OUT_BATCH;
 use crate::outbuf::OutBuf;
 use crate::router::{IdMap, Routed, SessionId, ShardMsg, SubValue, Target};
 use crate::server::Shared;
-use crate::session::{CoreSession, Msg, Slot, SlotState, now};
+use crate::session::{CoreSession, Msg, SlotCell, SlotState, now};
 use crate::shutdown::Shutdown;
 
 /// Per-shard message counters for `$SYS`. Each is written only by its shard's thread (a
@@ -59,7 +59,7 @@ pub(crate) struct ShardCtx {
     /// the leftover of a partial frame between reads.
     pub(crate) scratch: RefCell<Box<[u8]>>,
     /// Sessions living on this shard.
-    pub(crate) sessions: RefCell<IdMap<Rc<RefCell<Slot>>>>,
+    pub(crate) sessions: RefCell<IdMap<Rc<SlotCell>>>,
     /// Deliveries for a session that is moving here (takeover in progress).
     pending: RefCell<IdMap<Vec<Msg>>>,
     /// Messages for other shards, flushed once per batch of input.
@@ -217,7 +217,7 @@ impl ShardCtx {
                 let before = conn.session().queued_bytes();
                 let r = conn.publish(msg);
                 self.queued_delta(before, conn.session().queued_bytes());
-                s.notify.notify_one();
+                slot.notify.notify_one();
                 r
             }
             SlotState::Offline(session) => {
@@ -268,7 +268,7 @@ impl ShardCtx {
     }
 
     /// Registers a connected session on this shard and hands it what arrived meanwhile.
-    pub(crate) fn insert(&self, id: SessionId, slot: Rc<RefCell<Slot>>) {
+    pub(crate) fn insert(&self, id: SessionId, slot: Rc<SlotCell>) {
         if let SlotState::Online(conn) = &slot.borrow().state {
             self.queued_delta(0, conn.session().queued_bytes());
         }
@@ -303,7 +303,7 @@ impl ShardCtx {
                 let mut farewell = OutBuf::default();
                 crate::connection::drain_transmit(&mut conn, now, &mut farewell);
                 s.farewell = farewell;
-                s.notify.notify_one();
+                slot.notify.notify_one();
                 conn.into_session(now)
             }
             SlotState::Offline(session) => *session,
@@ -327,7 +327,7 @@ impl ShardCtx {
 
     /// A connection ended: publishes what the session says is due (Will, end of a
     /// zero-expiry session) and keeps the session offline or deletes it.
-    pub(crate) fn end_session(&self, id: SessionId, slot: &Rc<RefCell<Slot>>, now: Instant) {
+    pub(crate) fn end_session(&self, id: SessionId, slot: &Rc<SlotCell>, now: Instant) {
         let mut s = slot.borrow_mut();
         let mut session = match std::mem::replace(&mut s.state, SlotState::Gone) {
             SlotState::Online(conn) => conn.into_session(now),
@@ -374,7 +374,7 @@ impl ShardCtx {
 
     /// Offline sessions: delayed Wills and expiry.
     fn sweep(&self, now: Instant) {
-        let due: Vec<(SessionId, Rc<RefCell<Slot>>)> = self
+        let due: Vec<(SessionId, Rc<SlotCell>)> = self
             .sessions
             .borrow()
             .iter()
@@ -501,7 +501,7 @@ pub(crate) async fn timer_task(ctx: Rc<ShardCtx>, mut shutdown: Shutdown) {
                 let sessions = ctx.sessions.borrow();
                 for id in due {
                     if let Some(slot) = sessions.get(&id) {
-                        slot.borrow().notify.notify_one();
+                        slot.notify.notify_one();
                     }
                 }
             }
@@ -509,7 +509,7 @@ pub(crate) async fn timer_task(ctx: Rc<ShardCtx>, mut shutdown: Shutdown) {
             () = shutdown.recv() => {
                 ctx.stopping.set(true);
                 for slot in ctx.sessions.borrow().values() {
-                    slot.borrow().notify.notify_one();
+                    slot.notify.notify_one();
                 }
                 return;
             }

@@ -28,6 +28,9 @@ pub trait Transport {
     /// means nothing was there.
     fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
 
+    /// Writes what fits without waiting: the bytes taken, or `WouldBlock` when none.
+    fn try_write(&mut self, buf: &[u8]) -> io::Result<usize>;
+
     /// Writes all of `buf` (one syscall when the socket buffer has room).
     fn write_all(&mut self, buf: &[u8]) -> impl Future<Output = io::Result<()>>;
 
@@ -54,12 +57,20 @@ impl Tcp {
 }
 
 impl Transport for Tcp {
-    async fn readable(&self) -> io::Result<()> {
-        self.stream.readable().await
+    fn readable(&self) -> impl Future<Output = io::Result<()>> {
+        // `poll_read_ready` keeps the waker in the socket's registration: the future is a
+        // reference, where `TcpStream::readable()` carries an intrusive waiter (~150 bytes
+        // in every idle connection's task). One task per connection waits on it, as the
+        // method requires.
+        std::future::poll_fn(|cx| self.stream.poll_read_ready(cx))
     }
 
     fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.stream.try_read(buf)
+    }
+
+    fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.try_write(buf)
     }
 
     async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {

@@ -38,12 +38,19 @@ pub enum SessionEvent<B> {
     Expired,
 }
 
+/// Where a server session keeps its Will: boxed with `alloc`, so that the many sessions
+/// without one do not carry its ~170 bytes inline.
+#[cfg(feature = "alloc")]
+type WillSlot<B> = Option<alloc::boxed::Box<StoredWill<B>>>;
+#[cfg(not(feature = "alloc"))]
+type WillSlot<B> = Option<StoredWill<B>>;
+
 /// Server-only session state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ServerState<B> {
     pub(crate) expiry_interval: u32,
-    pub(crate) will: Option<StoredWill<B>>,
+    pub(crate) will: WillSlot<B>,
     /// When the last connection ended; `None` while connected.
     pub(crate) ended_at: Option<Instant>,
     /// When the pending Will is due.
@@ -84,7 +91,10 @@ impl<B: super::storage::OwnedBytes> ServerState<B> {
     /// A connection (re)attached: a pending Will is cancelled ([MQTT-3.1.3-9]).
     pub(crate) fn on_connect(&mut self, expiry_interval: u32, will: Option<StoredWill<B>>) {
         self.expiry_interval = expiry_interval;
-        self.will = will;
+        #[allow(clippy::useless_conversion)] // identity without `alloc`
+        {
+            self.will = will.map(Into::into);
+        }
         self.ended_at = None;
         self.will_due = None;
         self.expired = false;
