@@ -28,6 +28,11 @@ impl OwnedBytes for Payload {
         fill(&mut b);
         Some(Self(b.freeze()))
     }
+
+    /// One allocation and one copy (the default zeroes a buffer first).
+    fn from_slice(data: &[u8]) -> Option<Self> {
+        Some(Self(Bytes::copy_from_slice(data)))
+    }
 }
 
 /// Session storage: grows on demand within the configured limits, shares payloads.

@@ -192,13 +192,15 @@ impl<S: Storage> Client<'_, S> {
                 let ms = t.saturating_duration_since(now).total_millis();
                 u32::try_from(ms).unwrap_or(u32::MAX)
             });
-            let read = {
-                let buf = self.rx_space();
+            // One `read` future whether or not there is a deadline (a second call site
+            // would be a second copy of the transport's read state machine in flash).
+            let timer = async {
                 match wait_ms {
-                    None => Either::First(io.read(buf).await),
-                    Some(ms) => select(io.read(buf), delay.delay_ms(ms)).await,
+                    Some(ms) => delay.delay_ms(ms).await,
+                    None => core::future::pending().await,
                 }
             };
+            let read = select(io.read(self.rx_space()), timer).await;
             match read {
                 Either::First(Ok(n)) => self.on_read(clock.now(), n),
                 Either::First(Err(e)) => {

@@ -104,24 +104,14 @@ enum Ready {
     Disconnected(CloseReason),
     /// The packet at the front of rx (this long) is a PUBLISH / SUBACK / UNSUBACK.
     Frame(usize),
-    /// 3.1.1 oversize PUBLISH: topic at `rx[start..end]`.
+    /// 3.1.1 oversize PUBLISH: topic at `rx[start..start + len]` (narrow fields: this
+    /// lives in the client's RAM).
     Oversize {
-        start: usize,
-        end: usize,
+        start: u8,
+        len: u16,
         qos: QoS,
         size: usize,
     },
-}
-
-#[allow(clippy::large_enum_variant)] // exactly one of the two lives at a time
-#[derive(Debug)]
-enum State<S: Storage> {
-    /// No connection: the session waits for `connect` (it can queue messages).
-    Idle(Session<ClientRole, S>),
-    /// A connection (awaiting CONNACK, open, or closed and not yet replaced).
-    Active(Connection<ClientRole, S>),
-    /// Transiently, while the session moves between the two.
-    Moving,
 }
 
 /// The MQTT client: session engine plus the caller's buffers. See the
@@ -144,10 +134,15 @@ pub struct Client<'b, S: Storage> {
     /// 3.1.1 oversize PUBLISH: body bytes still to read and discard.
     skip: usize,
     ready: Option<Ready>,
-    /// A decode error found while handing out an event, handled by the next step.
-    deferred: Option<DecodeError>,
+    /// The reason code of a decode error found while handing out an event: the next step
+    /// closes the connection with it.
+    deferred: Option<ReasonCode>,
+    /// The protocol version of the last `connect` (`None` before the first).
     version: Option<ProtocolVersion>,
-    state: State<S>,
+    /// The engine, kept for the client's whole life: `connect` restarts it in place
+    /// ([`Connection::reconnect`]), so the session is never moved or copied. Before the
+    /// first `connect` it is idle (closed, holding the empty session).
+    conn: Connection<ClientRole, S>,
 }
 
 impl<'b, S: Storage> Client<'b, S> {
@@ -164,52 +159,33 @@ impl<'b, S: Storage> Client<'b, S> {
             ready: None,
             deferred: None,
             version: None,
-            state: State::Idle(Session::new(QueuePolicy::default())),
+            conn: Connection::idle_client(Session::new(QueuePolicy::default())),
         }
     }
 
     /// `true` between CONNACK and the end of the connection.
     pub fn is_connected(&self) -> bool {
-        matches!(&self.state, State::Active(c) if c.is_connected())
+        self.conn.is_connected()
     }
 
     /// `true` while a connection is open or awaiting its CONNACK (the transport is in use).
     pub fn is_active(&self) -> bool {
-        matches!(&self.state, State::Active(c) if c.close_reason().is_none())
+        self.conn.close_reason().is_none()
     }
 
     /// Outgoing QoS 1/2 messages sent and not yet acknowledged.
     pub fn inflight_len(&self) -> usize {
-        match &self.state {
-            State::Idle(s) => s.inflight_len(),
-            State::Active(c) => c.session().inflight_len(),
-            State::Moving => 0,
-        }
+        self.conn.session().inflight_len()
     }
 
     /// Messages queued and not yet sent.
     pub fn queued_len(&self) -> usize {
-        match &self.state {
-            State::Idle(s) => s.queued_len(),
-            State::Active(c) => c.session().queued_len(),
-            State::Moving => 0,
-        }
+        self.conn.session().queued_len()
     }
 
     /// The connection's limits (the broker's Receive Maximum, Maximum Packet Size, ...).
     pub fn limits(&self) -> Option<&session::Limits> {
-        match &self.state {
-            State::Active(c) => Some(c.limits()),
-            _ => None,
-        }
-    }
-
-    fn session_mut(&mut self) -> Option<&mut Session<ClientRole, S>> {
-        match &mut self.state {
-            State::Idle(s) => Some(s),
-            State::Active(c) => Some(c.session_mut()),
-            State::Moving => None,
-        }
+        self.version.map(|_| self.conn.limits())
     }
 
     /// Starts a connection: takes the session back from a previous connection, encodes
@@ -220,11 +196,6 @@ impl<'b, S: Storage> Client<'b, S> {
     /// 5.0: the CONNECT announces the rx buffer as Maximum Packet Size, Receive Maximum at
     /// most `INFLIGHT` and Topic Alias Maximum at most `ALIASES` (0 without alias storage).
     pub fn start_connect(&mut self, now: Instant, connect: &Connect<'_>) -> Result<usize, Error> {
-        let session = match core::mem::replace(&mut self.state, State::Moving) {
-            State::Idle(s) => s,
-            State::Active(c) => c.into_session(now),
-            State::Moving => Session::new(QueuePolicy::default()),
-        };
         #[cfg_attr(not(feature = "v5"), allow(unused_mut))]
         let mut connect = *connect;
         #[cfg(feature = "v5")]
@@ -254,11 +225,12 @@ impl<'b, S: Storage> Client<'b, S> {
         self.version = Some(connect.protocol);
         match encoded {
             Ok(n) => {
-                self.state = State::Active(Connection::new_client(now, &connect, session, config));
+                self.conn.reconnect(now, &connect, config);
                 Ok(n)
             }
             Err(e) => {
-                self.state = State::Idle(session);
+                // The previous connection (if any) ends all the same; the session is kept.
+                self.conn.end(now);
                 Err(Error::Encode(e))
             }
         }
@@ -308,8 +280,7 @@ impl<'b, S: Storage> Client<'b, S> {
             Ok(n) if n <= self.tx.len() => {}
             _ => return Err(Error::TooLarge),
         }
-        let session = self.session_mut().ok_or(Error::NotConnected)?;
-        session.publish(message).map_err(|e| match e {
+        self.conn.publish(message).map_err(|e| match e {
             PublishError::Full(_) => Error::QueueFull,
             PublishError::Dropped { .. } => Error::QueueFull,
         })
@@ -334,30 +305,26 @@ impl<'b, S: Storage> Client<'b, S> {
     }
 
     fn reserve_pid(&mut self) -> Result<(ProtocolVersion, PacketId), Error> {
-        match &mut self.state {
-            State::Active(c) if c.is_connected() => c
-                .allocate_packet_id()
-                .map(|pid| (c.version(), pid))
-                .ok_or(Error::NoPacketId),
-            _ => Err(Error::NotConnected),
+        let c = &mut self.conn;
+        if !c.is_connected() {
+            return Err(Error::NotConnected);
         }
+        c.allocate_packet_id()
+            .map(|pid| (c.version(), pid))
+            .ok_or(Error::NoPacketId)
     }
 
     /// Ends the connection with DISCONNECT `reason` (0x00: the broker discards the Will;
     /// 0x04 in 5.0: publish it). The front end then writes the DISCONNECT from
     /// [`Client::next_transmit`] and closes the transport. The session is kept.
     pub fn disconnect(&mut self, now: Instant, reason: ReasonCode) {
-        if let State::Active(c) = &mut self.state {
-            c.disconnect(now, reason);
-        }
+        self.conn.disconnect(now, reason);
     }
 
     /// The transport failed or reached end of file: the connection ends abnormally (the
     /// broker publishes the Will); the session is kept for the next `connect`.
     pub fn on_transport_closed(&mut self, now: Instant) {
-        if let State::Active(c) = &mut self.state {
-            c.handle_transport_closed(now);
-        }
+        self.conn.handle_transport_closed(now);
     }
 
     pub(crate) fn tx_bytes(&self, n: usize) -> &[u8] {
@@ -367,10 +334,7 @@ impl<'b, S: Storage> Client<'b, S> {
     /// The next packet to write, encoded in tx: `Ok(Some(bytes))`, or `Ok(None)` when there
     /// is nothing to send.
     pub fn next_transmit(&mut self, now: Instant) -> Result<Option<&[u8]>, Error> {
-        let State::Active(c) = &mut self.state else {
-            return Ok(None);
-        };
-        match c.poll_transmit(now, self.tx)? {
+        match self.conn.poll_transmit(now, self.tx)? {
             Some(n) => Ok(self.tx.get(..n)),
             None => Ok(None),
         }
@@ -379,10 +343,7 @@ impl<'b, S: Storage> Client<'b, S> {
     /// The instant at which the engine needs [`Client::prepare`] even without input
     /// (keep-alive: PINGREQ, or the PINGRESP deadline).
     pub fn deadline(&self) -> Option<Instant> {
-        match &self.state {
-            State::Active(c) => c.poll_timeout(),
-            _ => None,
-        }
+        self.conn.poll_timeout()
     }
 
     /// Where the next read goes (the free part of rx, or scratch space while an oversize
@@ -425,11 +386,9 @@ impl<'b, S: Storage> Client<'b, S> {
         if self.ready.is_some() {
             return true;
         }
-        let State::Active(conn) = &mut self.state else {
-            return false;
-        };
-        if let Some(e) = self.deferred.take() {
-            fail(conn, now, e);
+        let conn = &mut self.conn;
+        if let Some(r) = self.deferred.take() {
+            conn.disconnect(now, r);
         }
         if conn.poll_timeout().is_some_and(|t| t <= now) {
             conn.handle_timeout(now);
@@ -512,7 +471,7 @@ impl<'b, S: Storage> Client<'b, S> {
             ready,
             deferred,
             version,
-            state,
+            conn,
             ..
         } = self;
         let ev = match ready.take()? {
@@ -522,12 +481,12 @@ impl<'b, S: Storage> Client<'b, S> {
             Ready::Disconnected(r) => Event::Disconnected(r),
             Ready::Oversize {
                 start,
-                end,
+                len,
                 qos,
                 size,
             } => Event::Oversize {
                 topic: rx
-                    .get(start..end)
+                    .get(usize::from(start)..usize::from(start) + usize::from(len))
                     .and_then(|t| core::str::from_utf8(t).ok())
                     .unwrap_or_default(),
                 qos,
@@ -535,14 +494,12 @@ impl<'b, S: Storage> Client<'b, S> {
             },
             Ready::Frame(size) => {
                 *consume = size;
-                let (State::Active(conn), Some(v)) = (state, *version) else {
-                    return None;
-                };
+                let v = (*version)?;
                 let frame = rx.get(..size.min(*rx_len))?;
                 let packet = match Packet::decode_from_server(v, frame) {
                     Ok(p) => p,
                     Err(e) => {
-                        *deferred = Some(e);
+                        *deferred = Some(e.reason_code());
                         return None;
                     }
                 };
@@ -617,14 +574,17 @@ fn oversize<S: Storage>(
     };
     let qos = p.qos_pid.qos();
     // The topic follows the fixed header and its own 2-byte length.
-    let start = header_len + 2;
-    let end = start + p.topic.len();
+    // (Both always fit: a fixed header is at most 5 bytes, a topic at most 65,535.)
+    let (Ok(start), Ok(len)) = (u8::try_from(header_len + 2), u16::try_from(p.topic.len())) else {
+        conn.disconnect(now, ReasonCode::PacketTooLarge);
+        return Err(());
+    };
     // The engine sees the PUBLISH without its body: it records the flow and queues the
     // PUBACK / PUBREC exactly as for a delivered message (duplicates are not reported).
     match conn.handle_packet(now, Packet::Publish(p)) {
         Ok(Some(_)) => Ok(Some(Ready::Oversize {
             start,
-            end,
+            len,
             qos,
             size,
         })),

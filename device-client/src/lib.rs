@@ -72,26 +72,28 @@
 //! All memory is the caller's: the rx/tx slices plus the [`Client`] value, whose size is
 //! fixed by the storage's const generics (no heap, no statics). For
 //! `Fixed<INFLIGHT, QUEUE, ALIASES, BYTES, SUBS>` each stored outgoing message costs
-//! `2 x (BYTES + 4)` bytes in a 3.1.1-only build and about `3 x (BYTES + 4) + 4` with 5.0
-//! (topic, payload, property block), and there are `INFLIGHT + QUEUE` such slots
-//! (in-flight and queued messages are kept as messages, re-encoded on re-send). Measured
-//! on `thumbv7em-none-eabihf` (`size_of::<Client<..>>()`, checked by `const` assertions in
-//! this crate):
+//! `2 x (BYTES + 4) + 16` bytes in a 3.1.1-only build and `3 x (BYTES + 4) + 20` (queued)
+//! or `+ 24` (in flight) with 5.0 + QoS 2 (topic, payload, property block; expiry, flags,
+//! packet identifier), and there are
+//! `INFLIGHT + QUEUE` such slots (in-flight and queued messages are kept as messages,
+//! re-encoded on re-send; messages dropped later wait for their report in the queue's own
+//! slots). Measured on `thumbv7em-none-eabihf` (`size_of::<Client<..>>()`, checked by
+//! `const` assertions in this crate):
 //!
 //! | `size_of::<Client<S>>()`, 32-bit Cortex-M | 3.1.1 only | 5.0 + QoS 2 |
 //! |---|---|---|
-//! | `Fixed<1, 1, 0, 32, 0>` (the size probe) | 624 | 752 |
-//! | `Fixed<4, 4, 0, 128, 0>` | 3,872 | 5,536 |
+//! | `Fixed<1, 1, 0, 32, 0>` (the size probe) | 404 | 488 |
+//! | `Fixed<4, 4, 0, 128, 0>` | 2,480 | 3,584 |
 //!
 //! plus `rx.len() + tx.len()` and, during calls, the stack. Of the probe figure (3.1.1),
-//! about 240 bytes are fixed: the client's buffer bookkeeping and the core connection
-//! (an 8-entry event queue and a 4-entry control queue, the client role's capacities;
-//! limits; keep-alive). The rest is the session: three message slots of `2 x (32 + 4)`
-//! bytes plus flags (one in flight, one queued, one in the queue's dropped list) and the
-//! incoming table. The project goal of at most 256 bytes beyond the caller's buffers
-//! needs the unacknowledged messages kept encoded in a caller-supplied outbox slice
-//! rather than as `Message` copies. The `const` assertions below pin the table so it
-//! cannot drift.
+//! 168 bytes are fixed: the client's buffer bookkeeping (40) and the core connection (128:
+//! an 8-entry event queue and a 4-entry control queue, the client role's capacities;
+//! limits; keep-alive; no server-only fields). The rest is the session (236): two message
+//! slots of `2 x (32 + 4) + 16` bytes (one in flight, one queued), the incoming table, the
+//! queue's counters and policy. The project goal of at most 256 bytes beyond the caller's
+//! buffers needs the unacknowledged messages kept encoded in a caller-supplied outbox
+//! slice rather than as `Message` copies (not done yet). The `const` assertions below pin
+//! the table so it cannot drift.
 //!
 //! # Transport security
 //!
@@ -228,9 +230,9 @@ const _: () = {
     const PROBE: usize = size_of::<Client<'static, Fixed<1, 1, 0, 32, 0>>>();
     const FOUR: usize = size_of::<Client<'static, Fixed<4, 4, 0, 128, 0>>>();
     #[cfg(not(feature = "v5"))]
-    assert!(PROBE <= 624 && FOUR <= 3872);
+    assert!(PROBE <= 404 && FOUR <= 2480);
     #[cfg(feature = "v5")]
-    assert!(PROBE <= 752 && FOUR <= 5536);
+    assert!(PROBE <= 488 && FOUR <= 3584);
 };
 
 /// RAM of the probe configuration `Client<Fixed<1, 1, 0, 32, 0>>` (excluding its rx/tx

@@ -36,6 +36,9 @@ macro_rules! reason_codes {
         }
 
         impl ReasonCode {
+            /// Every reason code, in code order.
+            const ALL: &[ReasonCode] = &[$(Self::$name,)*];
+
             /// The name the specification gives this code.
             pub const fn description(self) -> &'static str {
                 match self {
@@ -194,7 +197,33 @@ impl ReasonCode {
     /// (CONNACK [MQTT-3.2.2-8], PUBACK [MQTT-3.4.2-1], PUBREC [MQTT-3.5.2-1],
     /// PUBREL [MQTT-3.6.2-1], PUBCOMP [MQTT-3.7.2-1], SUBACK [MQTT-3.9.3-1],
     /// UNSUBACK [MQTT-3.11.3-1], DISCONNECT [MQTT-3.14.2-1], AUTH [MQTT-3.15.2-1]).
+    ///
+    /// A lookup in bit sets built at compile time from the lists in `allowed_in_spec`
+    /// (a chain of comparisons there is ~300 bytes of firmware flash, this ~60).
     pub const fn allowed_in(self, packet: PacketType) -> bool {
+        const CONNACK: AllowedSet = AllowedSet::of(PacketType::ConnAck);
+        const PUBACK: AllowedSet = AllowedSet::of(PacketType::PubAck);
+        const PUBREL: AllowedSet = AllowedSet::of(PacketType::PubRel);
+        const SUBACK: AllowedSet = AllowedSet::of(PacketType::SubAck);
+        const UNSUBACK: AllowedSet = AllowedSet::of(PacketType::UnsubAck);
+        const DISCONNECT: AllowedSet = AllowedSet::of(PacketType::Disconnect);
+        const AUTH: AllowedSet = AllowedSet::of(PacketType::Auth);
+        let set = match packet {
+            PacketType::ConnAck => CONNACK,
+            PacketType::PubAck | PacketType::PubRec => PUBACK,
+            PacketType::PubRel | PacketType::PubComp => PUBREL,
+            PacketType::SubAck => SUBACK,
+            PacketType::UnsubAck => UNSUBACK,
+            PacketType::Disconnect => DISCONNECT,
+            PacketType::Auth => AUTH,
+            _ => return false,
+        };
+        set.contains(self.code())
+    }
+
+    /// [`allowed_in`](Self::allowed_in) as the specification lists it (evaluated at
+    /// compile time only).
+    const fn allowed_in_spec(self, packet: PacketType) -> bool {
         use ReasonCode as R;
         match packet {
             PacketType::ConnAck => matches!(
@@ -305,6 +334,51 @@ impl ReasonCode {
     }
 }
 
+/// A set of reason codes: bit `n` of `low` is code `n` (0x00-0x1F), of `high[0]` code
+/// `0x80 + n`, of `high[1]` code `0xA0 + n` (no code lies elsewhere: checked when built).
+#[derive(Clone, Copy)]
+struct AllowedSet {
+    low: u32,
+    high: [u32; 2],
+}
+
+impl AllowedSet {
+    /// The codes `allowed_in_spec` allows in `packet`.
+    const fn of(packet: PacketType) -> Self {
+        let (mut low, mut h0, mut h1) = (0u32, 0u32, 0u32);
+        let mut rest = ReasonCode::ALL;
+        while let [code, tail @ ..] = rest {
+            if code.allowed_in_spec(packet) {
+                let c = code.code();
+                let bit = 1u32 << (c & 31);
+                // Fails the build (this runs at compile time) if the table must grow.
+                assert!(matches!(c >> 5, 0 | 4 | 5), "reason code outside the table");
+                match c >> 5 {
+                    0 => low |= bit,
+                    4 => h0 |= bit,
+                    _ => h1 |= bit,
+                }
+            }
+            rest = tail;
+        }
+        Self {
+            low,
+            high: [h0, h1],
+        }
+    }
+
+    const fn contains(self, c: u8) -> bool {
+        let [h0, h1] = self.high;
+        let word = match c >> 5 {
+            0 => self.low,
+            4 => h0,
+            5 => h1,
+            _ => 0,
+        };
+        (word >> (c & 31)) & 1 != 0
+    }
+}
+
 impl From<ReasonCode> for u8 {
     fn from(r: ReasonCode) -> u8 {
         r.code()
@@ -314,5 +388,35 @@ impl From<ReasonCode> for u8 {
 impl fmt::Display for ReasonCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (0x{:02X})", self.description(), self.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_in_table_matches_the_specification_lists() {
+        let mut checked = 0;
+        for byte in 0..=u8::MAX {
+            let Ok(code) = ReasonCode::try_from(byte) else {
+                continue;
+            };
+            for t in 0..=15u8 {
+                let Some(packet) = PacketType::from_u8(t) else {
+                    continue;
+                };
+                assert_eq!(
+                    code.allowed_in(packet),
+                    code.allowed_in_spec(packet),
+                    "{code:?} in {packet:?}"
+                );
+                checked += 1;
+            }
+        }
+        let types = (0..=15u8).filter_map(PacketType::from_u8).count();
+        assert_eq!(checked, ReasonCode::ALL.len() * types);
+        assert!(ReasonCode::ServerMoved.allowed_in(PacketType::ConnAck));
+        assert!(!ReasonCode::ServerMoved.allowed_in(PacketType::PubAck));
     }
 }

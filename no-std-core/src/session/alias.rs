@@ -83,6 +83,11 @@ impl<B: OwnedBytes, A: Slots<Alias<B>>> InboundAliases<B, A> {
         self.map.capacity()
     }
 
+    /// Forgets every alias (a new connection starts without any).
+    pub(crate) fn clear(&mut self) {
+        self.map.clear();
+    }
+
     pub(crate) fn topic(&self, index: usize) -> Option<&str> {
         self.map
             .get(index)
@@ -137,6 +142,11 @@ impl<B: OwnedBytes, A: Slots<Alias<B>>> OutboundAliases<B, A> {
     }
 
     /// Records an assignment after the PUBLISH carrying it was encoded.
+    /// Forgets every alias (a new connection starts without any).
+    pub(crate) fn clear(&mut self) {
+        self.map.clear();
+    }
+
     pub(crate) fn commit(&mut self, alias: NonZeroU16, topic: &[u8]) {
         if let Some(topic) = B::from_slice(topic) {
             // Failure only means the alias is not reused.

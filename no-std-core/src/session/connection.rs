@@ -8,7 +8,7 @@ use super::keepalive::{KeepAlive, KeepAliveAction};
 use super::message::Message;
 use super::outbound::{OutFlight, OutState};
 use super::queue::DropReason;
-use super::role::{Client, Role, RoleState, Server};
+use super::role::{Client, ConnAckFields, Role, RoleState, Server};
 use super::state::Session;
 use super::storage::{Slots, Storage};
 use super::time::{Instant, earliest};
@@ -97,7 +97,9 @@ impl AcceptError {
 /// # Call order
 ///
 /// Create it with [`Connection::from_connect`] (server, after decoding CONNECT and deciding
-/// to accept it) or [`Connection::new_client`] (client, after sending CONNECT). Then loop:
+/// to accept it) or [`Connection::new_client`] (client, after sending CONNECT); a client
+/// can instead keep one `Connection` for its life ([`Connection::idle_client`], then
+/// [`Connection::reconnect`] for each connection) so the session never moves. Then loop:
 ///
 /// 1. **Inputs**: [`handle_packet`](Self::handle_packet) for each decoded packet (it
 ///    returns incoming application messages directly, borrowing the receive buffer, each
@@ -177,15 +179,12 @@ pub struct Connection<R: Role, S: Storage> {
     control: R::Controls<Control>,
     events: R::Events<Lite>,
     reserved: heapless::Vec<PacketId, RESERVED_CAP>,
-    /// What is used of the [`Config`] after construction (the rest is in `limits` and
-    /// `keep_alive`): a client keeps 8 bytes rather than the whole `Config`.
+    /// What is used of the [`Config`] after construction (the rest is in `limits`,
+    /// `keep_alive` and `connack`): a client keeps 1 byte rather than the whole `Config`.
     auto_ack: bool,
-    /// Server (5.0): the Server Keep Alive announced in CONNACK.
+    /// Server: what the CONNACK announces of the `Config` (a client keeps nothing).
     #[cfg_attr(not(feature = "v5"), allow(dead_code))]
-    server_keep_alive: Option<u16>,
-    /// Server (5.0): our Maximum Packet Size, announced in CONNACK.
-    #[cfg_attr(not(feature = "v5"), allow(dead_code))]
-    maximum_packet_size: u32,
+    connack: R::ConnAck,
     events_lost: u32,
 }
 
@@ -202,36 +201,68 @@ impl<R: Role, S: Storage> Connection<R, S> {
         config: Config,
         state: State,
     ) -> Self {
-        let inflight_cap = u16::try_from(session.outbound.capacity()).unwrap_or(u16::MAX);
-        let inbound_cap = u16::try_from(session.inbound.capacity()).unwrap_or(u16::MAX);
-        Self {
-            limits: Limits {
-                send_window: nz16(config.max_inflight.min(inflight_cap)),
-                peer_max_packet: PROTOCOL_MAX_PACKET,
-                peer_alias_max: 0,
-                // 3.1.1 cannot announce a limit: there the bound is what the storage holds.
-                receive_maximum: if version.is_v5() {
-                    nz16(config.receive_maximum.min(inbound_cap))
-                } else {
-                    nz16(inbound_cap)
-                },
-                alias_max: 0,
-                max_qos: QoS::ExactlyOnce,
-            },
+        let mut conn = Self {
             session,
             version,
             state,
-            keep_alive: KeepAlive::new(R::IS_SERVER, now, keep_alive_secs, config.ping_timeout),
+            keep_alive: KeepAlive::new(R::IS_SERVER, now, 0, config.ping_timeout),
+            limits: Limits {
+                send_window: 1,
+                peer_max_packet: PROTOCOL_MAX_PACKET,
+                peer_alias_max: 0,
+                receive_maximum: 1,
+                alias_max: 0,
+                max_qos: QoS::ExactlyOnce,
+            },
             aliases_in: InboundAliases::default(),
             aliases_out: OutboundAliases::default(),
             control: Default::default(),
             events: Default::default(),
             reserved: heapless::Vec::new(),
             auto_ack: config.auto_ack,
-            server_keep_alive: config.server_keep_alive,
-            maximum_packet_size: config.maximum_packet_size,
+            connack: R::ConnAck::default(),
             events_lost: 0,
-        }
+        };
+        conn.reset(now, version, keep_alive_secs, config, state);
+        conn
+    }
+
+    /// Sets every field but the session to its value at the start of a connection (one
+    /// code path for a new `Connection` and a client reconnecting in place).
+    fn reset(
+        &mut self,
+        now: Instant,
+        version: ProtocolVersion,
+        keep_alive_secs: u16,
+        config: Config,
+        state: State,
+    ) {
+        let inflight_cap = u16::try_from(self.session.outbound.capacity()).unwrap_or(u16::MAX);
+        let inbound_cap = u16::try_from(self.session.inbound.capacity()).unwrap_or(u16::MAX);
+        self.limits = Limits {
+            send_window: nz16(config.max_inflight.min(inflight_cap)),
+            peer_max_packet: PROTOCOL_MAX_PACKET,
+            peer_alias_max: 0,
+            // 3.1.1 cannot announce a limit: there the bound is what the storage holds.
+            receive_maximum: if version.is_v5() {
+                nz16(config.receive_maximum.min(inbound_cap))
+            } else {
+                nz16(inbound_cap)
+            },
+            alias_max: 0,
+            max_qos: QoS::ExactlyOnce,
+        };
+        self.version = version;
+        self.state = state;
+        self.keep_alive = KeepAlive::new(R::IS_SERVER, now, keep_alive_secs, config.ping_timeout);
+        self.aliases_in.clear();
+        self.aliases_out.clear();
+        self.control.clear();
+        self.events.clear();
+        self.reserved.clear();
+        self.auto_ack = config.auto_ack;
+        self.connack = R::ConnAck::from_config(&config);
+        self.events_lost = 0;
     }
 
     // ---- getters ------------------------------------------------------------------------
@@ -826,10 +857,11 @@ impl<R: Role, S: Storage> Connection<R, S> {
                     p.receive_maximum = core::num::NonZeroU16::new(self.limits.receive_maximum);
                     p.topic_alias_maximum =
                         (self.limits.alias_max != 0).then_some(self.limits.alias_max);
-                    p.maximum_packet_size = (self.maximum_packet_size < PROTOCOL_MAX_PACKET)
-                        .then(|| core::num::NonZeroU32::new(self.maximum_packet_size))
+                    let max = self.connack.maximum_packet_size();
+                    p.maximum_packet_size = (max < PROTOCOL_MAX_PACKET)
+                        .then(|| core::num::NonZeroU32::new(max))
                         .flatten();
-                    p.server_keep_alive = self.server_keep_alive;
+                    p.server_keep_alive = self.connack.server_keep_alive();
                     #[cfg(not(feature = "qos2"))]
                     {
                         p.maximum_qos = Some(QoS::AtLeastOnce);
@@ -915,10 +947,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
         now: Instant,
         out: &mut [u8],
     ) -> Result<Option<usize>, EncodeError> {
-        if self.session.resending == 0 {
-            return Ok(None);
-        }
-        while let Some(i) = self.session.outbound.position(|e| e.resend) {
+        while let Some(i) = self.session.next_resend() {
             let Some(e) = self.session.entry(i) else {
                 return Ok(None);
             };
@@ -960,8 +989,6 @@ impl<R: Role, S: Storage> Connection<R, S> {
                 }
             }
         }
-        // None left (the count was a hint).
-        self.session.resending = 0;
         Ok(None)
     }
 
@@ -1315,7 +1342,6 @@ impl<S: Storage> Connection<Client, S> {
         session: Session<Client, S>,
         config: Config,
     ) -> Self {
-        #[allow(unused_mut)]
         let mut conn = Self::with_parts(
             now,
             session,
@@ -1324,14 +1350,70 @@ impl<S: Storage> Connection<Client, S> {
             config,
             State::AwaitConnAck,
         );
+        conn.announce(connect);
+        conn
+    }
+
+    /// A client connection that has not started (or has ended): it holds `session`, as
+    /// after a lost transport, until [`reconnect`](Self::reconnect) starts a connection in
+    /// place. For a client that keeps one `Connection` for its whole life rather than
+    /// moving the session in and out of it (firmware: the session is never copied).
+    pub fn idle_client(session: Session<Client, S>) -> Self {
+        #[cfg(feature = "v3")]
+        let version = ProtocolVersion::V3_1_1;
+        #[cfg(not(feature = "v3"))]
+        let version = ProtocolVersion::V5;
+        Self::with_parts(
+            Instant::ZERO,
+            session,
+            version,
+            0,
+            Config::client(),
+            State::Closed(CloseReason::TransportClosed),
+        )
+    }
+
+    /// Starts a new connection on the same session, in place: the same as
+    /// `Connection::new_client(now, connect, old.into_session(now), config)` (the current
+    /// connection, if any, ends as a lost transport; its unpolled events are discarded),
+    /// without moving the session.
+    pub fn reconnect(&mut self, now: Instant, connect: &Connect<'_>, config: Config) {
+        self.close(now, CloseReason::TransportClosed);
+        self.reset(
+            now,
+            connect.protocol,
+            connect.keep_alive,
+            config,
+            State::AwaitConnAck,
+        );
+        self.announce(connect);
+    }
+
+    /// Ends the connection in place, as [`into_session`](Self::into_session) does (as a lost
+    /// transport, if it had not ended), and discards its unpolled events and packets: the
+    /// connection is idle, as from [`idle_client`](Self::idle_client), and keeps the session.
+    pub fn end(&mut self, now: Instant) {
+        self.close(now, CloseReason::TransportClosed);
+        let version = self.version;
+        self.reset(
+            now,
+            version,
+            0,
+            Config::client(),
+            State::Closed(CloseReason::TransportClosed),
+        );
+    }
+
+    /// 5.0: the limits the client announced in `connect`, bounded by the storage.
+    fn announce(&mut self, connect: &Connect<'_>) {
+        let _ = connect;
         #[cfg(feature = "v5")]
         if connect.protocol.is_v5() {
             let p = &connect.properties;
-            let cap = u16::try_from(conn.session.inbound.capacity()).unwrap_or(u16::MAX);
-            conn.limits.receive_maximum = p.receive_maximum.map_or(u16::MAX, |r| r.get()).min(cap);
-            let alias_cap = u16::try_from(conn.aliases_in.capacity()).unwrap_or(u16::MAX);
-            conn.limits.alias_max = p.topic_alias_maximum.unwrap_or(0).min(alias_cap);
+            let cap = u16::try_from(self.session.inbound.capacity()).unwrap_or(u16::MAX);
+            self.limits.receive_maximum = p.receive_maximum.map_or(u16::MAX, |r| r.get()).min(cap);
+            let alias_cap = u16::try_from(self.aliases_in.capacity()).unwrap_or(u16::MAX);
+            self.limits.alias_max = p.topic_alias_maximum.unwrap_or(0).min(alias_cap);
         }
-        conn
     }
 }

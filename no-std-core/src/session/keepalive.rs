@@ -20,74 +20,83 @@ pub(crate) enum KeepAliveAction {
     Expired,
 }
 
-/// Keep-alive timers of one connection.
+/// The keep-alive deadlines of one connection.
+///
+/// Kept small (32 bytes on 32-bit targets, every device pays for it): one timestamp serves
+/// both roles, the last receive for a server and the last transmit for a client (the only
+/// one each role's deadline reads), and the interval is kept in seconds as received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct KeepAlive {
-    server: bool,
-    interval: Option<Duration>,
+    /// Server: when the last packet arrived. Client: when the last packet was sent.
+    last: Instant,
+    /// Client: when the unanswered PINGREQ went out (meaningful while `ping_pending`).
+    ping_sent: Instant,
     ping_timeout: Duration,
-    last_rx: Instant,
-    last_tx: Instant,
-    ping_sent: Option<Instant>,
+    /// Keep Alive in seconds; 0 disables it.
+    interval_secs: u16,
+    server: bool,
+    /// Client: a PINGREQ is awaiting its PINGRESP.
+    ping_pending: bool,
 }
 
 impl KeepAlive {
-    /// `secs` = the negotiated Keep Alive (0 disables).
     pub(crate) fn new(server: bool, now: Instant, secs: u16, ping_timeout: Duration) -> Self {
         Self {
-            server,
-            interval: (secs != 0).then(|| Duration::from_secs(u64::from(secs))),
+            last: now,
+            ping_sent: now,
             ping_timeout,
-            last_rx: now,
-            last_tx: now,
-            ping_sent: None,
+            interval_secs: secs,
+            server,
+            ping_pending: false,
         }
     }
 
-    /// Changes the interval (client: the CONNACK carried a Server Keep Alive).
     #[cfg(feature = "v5")]
     pub(crate) fn set_interval(&mut self, secs: u16) {
-        self.interval = (secs != 0).then(|| Duration::from_secs(u64::from(secs)));
+        self.interval_secs = secs;
     }
 
-    /// The negotiated interval.
     pub(crate) fn interval(&self) -> Option<Duration> {
-        self.interval
+        (self.interval_secs != 0).then(|| Duration::from_secs(u64::from(self.interval_secs)))
     }
 
     pub(crate) fn on_receive(&mut self, now: Instant) {
-        self.last_rx = now;
+        if self.server {
+            self.last = now;
+        }
     }
 
     pub(crate) fn on_pingresp(&mut self) {
-        self.ping_sent = None;
+        self.ping_pending = false;
     }
 
     pub(crate) fn on_transmit(&mut self, now: Instant) {
-        self.last_tx = now;
+        if !self.server {
+            self.last = now;
+        }
     }
 
     pub(crate) fn on_ping_sent(&mut self, now: Instant) {
-        self.ping_sent = Some(now);
-        self.last_tx = now;
+        self.ping_sent = now;
+        self.ping_pending = true;
+        self.on_transmit(now);
     }
 
-    /// The next instant [`Self::on_timeout`] has something to do.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        let interval = self.interval?;
+        let interval = self.interval()?;
         Some(if self.server {
-            self.last_rx + interval.times_one_and_half()
-        } else if let Some(sent) = self.ping_sent {
-            sent + self.ping_timeout
+            self.last + interval.times_one_and_half()
+        } else if self.ping_pending {
+            self.ping_sent + self.ping_timeout
         } else {
-            self.last_tx + interval
+            self.last + interval
         })
     }
 
     pub(crate) fn on_timeout(&self, now: Instant) -> KeepAliveAction {
         match self.deadline() {
             Some(d) if now >= d => {
-                if self.server || self.ping_sent.is_some() {
+                if self.server || self.ping_pending {
                     KeepAliveAction::Expired
                 } else {
                     KeepAliveAction::SendPing

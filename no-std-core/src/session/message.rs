@@ -25,7 +25,8 @@ pub struct Message<B> {
     #[cfg_attr(feature = "serde", serde(with = "qos_serde"))]
     qos: QoS,
     retain: bool,
-    expires_at: Option<Instant>,
+    #[cfg_attr(feature = "serde", serde(with = "expiry_serde"))]
+    expires_at: Expiry,
     /// 5.0 Payload Format Indicator 1.
     #[cfg(feature = "v5")]
     utf8_payload: bool,
@@ -70,6 +71,47 @@ impl<B: OwnedBytes> Encoded<B> {
 }
 
 /// `QoS` (a codec type without serde derives) as its number.
+/// A message's expiry instant (`Option<Instant>`) in 8 bytes aligned to 4: the
+/// milliseconds as two halves, all ones meaning "never". A plain `Option<Instant>` takes 16
+/// bytes and pads every stored message to 8-byte alignment: 12 bytes per message slot on a
+/// 32-bit MCU. (An expiry at the very last millisecond, `u64::MAX`, is kept one millisecond
+/// earlier.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Expiry([u32; 2]);
+
+impl Expiry {
+    const NEVER: Self = Self([u32::MAX; 2]);
+
+    fn new(at: Option<Instant>) -> Self {
+        match at {
+            Some(t) => {
+                let m = t.total_millis().min(u64::MAX - 1);
+                Self([(m >> 32) as u32, m as u32])
+            }
+            None => Self::NEVER,
+        }
+    }
+
+    fn get(self) -> Option<Instant> {
+        let [hi, lo] = self.0;
+        (self != Self::NEVER).then(|| Instant::from_millis(u64::from(hi) << 32 | u64::from(lo)))
+    }
+}
+
+/// Serialized as the `Option<Instant>` it stands for.
+#[cfg(feature = "serde")]
+mod expiry_serde {
+    use super::{Expiry, Instant};
+
+    pub(super) fn serialize<S: serde::Serializer>(e: &Expiry, s: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&e.get(), s)
+    }
+
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Expiry, D::Error> {
+        <Option<Instant> as serde::Deserialize>::deserialize(d).map(Expiry::new)
+    }
+}
+
 #[cfg(feature = "serde")]
 mod qos_serde {
     use crate::codec::QoS;
@@ -204,7 +246,7 @@ impl<B: OwnedBytes> Message<B> {
             payload,
             qos,
             retain,
-            expires_at: None,
+            expires_at: Expiry::NEVER,
             #[cfg(feature = "v5")]
             utf8_payload: false,
             #[cfg(feature = "v5")]
@@ -228,10 +270,12 @@ impl<B: OwnedBytes> Message<B> {
         #[cfg(feature = "v5")]
         {
             msg.set_properties_from(&publish.properties)?;
-            msg.expires_at = publish
-                .properties
-                .message_expiry_interval
-                .map(|s| now + Duration::from_secs(u64::from(s)));
+            msg.expires_at = Expiry::new(
+                publish
+                    .properties
+                    .message_expiry_interval
+                    .map(|s| now + Duration::from_secs(u64::from(s))),
+            );
         }
         let _ = now;
         Ok(msg)
@@ -313,7 +357,7 @@ impl<B: OwnedBytes> Message<B> {
     /// Interval). Queued copies are dropped once expired; copies already in flight complete.
     pub fn with_expiry(mut self, now: Instant, lifetime: Duration) -> Self {
         self.forget_encoding();
-        self.expires_at = Some(now + lifetime);
+        self.expires_at = Expiry::new(Some(now + lifetime));
         self
     }
 
@@ -345,12 +389,12 @@ impl<B: OwnedBytes> Message<B> {
 
     /// When the message expires, if it does.
     pub fn expires_at(&self) -> Option<Instant> {
-        self.expires_at
+        self.expires_at.get()
     }
 
     /// `true` once `now` has reached the expiry instant.
     pub fn is_expired(&self, now: Instant) -> bool {
-        self.expires_at.is_some_and(|t| now >= t)
+        self.expires_at.get().is_some_and(|t| now >= t)
     }
 
     /// The stored 5.0 properties as PUBLISH properties (no Message Expiry Interval, no
@@ -422,7 +466,7 @@ impl<B: OwnedBytes> Message<B> {
     #[must_use]
     pub fn with_encoded(mut self, version: crate::codec::ProtocolVersion) -> Self {
         self.encoded = None;
-        if self.expires_at.is_some() {
+        if self.expires_at != Expiry::NEVER {
             return self;
         }
         let placeholder = crate::codec::PacketId::MIN;
@@ -498,6 +542,7 @@ impl<B: OwnedBytes> Message<B> {
             // already in flight when it expired still completes).
             p.properties.message_expiry_interval = self
                 .expires_at
+                .get()
                 .map(|t| u32::try_from((t - now).secs_ceil().max(1)).unwrap_or(u32::MAX));
         }
         let _ = now;

@@ -84,7 +84,9 @@ pub use message::{Message, MessageError};
 pub use outbound::OutFlight;
 pub use pid::PidAllocator;
 pub use queue::{DropReason, Qos0Overflow, QueuePolicy, Queued, ReliableOverflow};
-pub use role::{Client, ClientState, Role, RoleState, Server};
+pub use role::{
+    Client, ClientState, ConnAckFields, NoConnAck, Role, RoleState, Server, ServerConnAck,
+};
 pub use state::Session;
 #[cfg(feature = "alloc")]
 pub use storage::Growable;

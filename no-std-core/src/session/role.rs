@@ -29,6 +29,66 @@ pub trait Role: sealed::Sealed + Copy + Default + Debug + 'static {
     /// A connection's queue of control packets not yet transmitted (internal `T`): 8 for a
     /// server, 4 for a client (PINGREQ, DISCONNECT, PUBCOMP for an unknown identifier).
     type Controls<T: Debug>: Slots<T> + Default + Debug;
+    /// What a connection keeps of its [`Config`](super::Config) for the CONNACK it sends:
+    /// [`ServerConnAck`] for a server, nothing ([`NoConnAck`]) for a client.
+    type ConnAck: ConnAckFields;
+}
+
+/// The part of a [`Config`](super::Config) a connection keeps to announce in its CONNACK.
+pub trait ConnAckFields: Copy + Default + Debug {
+    /// Keeps what the CONNACK needs of `config`.
+    fn from_config(config: &super::Config) -> Self;
+    /// The 5.0 Server Keep Alive to announce.
+    fn server_keep_alive(&self) -> Option<u16>;
+    /// Our Maximum Packet Size to announce (5.0).
+    fn maximum_packet_size(&self) -> u32;
+}
+
+/// A server's CONNACK settings: Server Keep Alive and Maximum Packet Size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerConnAck {
+    server_keep_alive: Option<u16>,
+    maximum_packet_size: u32,
+}
+
+impl Default for ServerConnAck {
+    fn default() -> Self {
+        Self {
+            server_keep_alive: None,
+            maximum_packet_size: u32::MAX,
+        }
+    }
+}
+
+impl ConnAckFields for ServerConnAck {
+    fn from_config(config: &super::Config) -> Self {
+        Self {
+            server_keep_alive: config.server_keep_alive,
+            maximum_packet_size: config.maximum_packet_size,
+        }
+    }
+    fn server_keep_alive(&self) -> Option<u16> {
+        self.server_keep_alive
+    }
+    fn maximum_packet_size(&self) -> u32 {
+        self.maximum_packet_size
+    }
+}
+
+/// A client sends no CONNACK: its connections keep nothing for one (no RAM).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoConnAck;
+
+impl ConnAckFields for NoConnAck {
+    fn from_config(_: &super::Config) -> Self {
+        Self
+    }
+    fn server_keep_alive(&self) -> Option<u16> {
+        None
+    }
+    fn maximum_packet_size(&self) -> u32 {
+        u32::MAX
+    }
 }
 
 /// Access to the role-specific part of a session.
@@ -55,6 +115,7 @@ impl Role for Client {
     type State<B: OwnedBytes> = ClientState;
     type Events<T: Debug> = heapless::Vec<T, 8>;
     type Controls<T: Debug> = heapless::Vec<T, 4>;
+    type ConnAck = NoConnAck;
 }
 
 impl Role for Server {
@@ -62,6 +123,7 @@ impl Role for Server {
     type State<B: OwnedBytes> = ServerState<B>;
     type Events<T: Debug> = heapless::Vec<T, 8>;
     type Controls<T: Debug> = heapless::Vec<T, 8>;
+    type ConnAck = ServerConnAck;
 }
 
 /// A client session has no role-specific state.

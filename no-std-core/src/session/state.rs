@@ -44,6 +44,10 @@ pub struct Session<R: Role, S: Storage> {
     /// How many `outbound` entries are marked `resend`, so that a transmit with none
     /// pending does not scan the table (a hint: a scan that finds none resets it).
     pub(crate) resending: usize,
+    /// No entry before this index is marked `resend` (a hint, so that finding the next
+    /// PUBREL to send does not walk past every message awaiting PUBCOMP).
+    #[cfg_attr(feature = "serde", serde(skip))]
+    resend_from: usize,
     /// With `alloc`: the packet identifiers the in-flight table holds, built once the table
     /// is long enough for a scan per identifier allocation to matter (a broker window of
     /// hundreds); freed when the table empties. Never persisted: rebuilt on demand.
@@ -110,6 +114,7 @@ impl<R: Role, S: Storage> Session<R, S> {
             subscriptions: S::Subscriptions::default(),
             role: Default::default(),
             resending: 0,
+            resend_from: 0,
             #[cfg(feature = "alloc")]
             pid_bits: None,
         }
@@ -237,8 +242,46 @@ impl<R: Role, S: Storage> Session<R, S> {
         }
     }
 
+    /// Index of the in-flight entry using `pid`.
+    ///
+    /// Entries are in allocation order and identifiers are allocated upwards, so the entry
+    /// is usually at (or, after removals, before) the identifiers' distance from the first
+    /// entry's: that index is tried first, then the ones before it, then the rest. In the
+    /// usual case (acknowledgements in order) that is one comparison instead of a walk past
+    /// every message still awaiting its PUBCOMP.
     pub(crate) fn outbound_position(&self, pid: PacketId) -> Option<usize> {
-        self.outbound.position(|e| e.pid == pid)
+        let len = self.outbound.len();
+        let first = self.outbound.get(0)?.pid.get();
+        // Distance on the identifier cycle 1..=65535 (0 is never used).
+        let d = if pid.get() >= first {
+            pid.get() - first
+        } else {
+            u16::MAX - first + pid.get()
+        };
+        let guess = usize::from(d).min(len - 1);
+        let hit = |i: usize| self.outbound.get(i).is_some_and(|e| e.pid == pid);
+        (0..=guess)
+            .rev()
+            .find(|&i| hit(i))
+            .or_else(|| (guess + 1..len).find(|&i| hit(i)))
+    }
+
+    /// The first entry marked `resend`, if any.
+    pub(crate) fn next_resend(&mut self) -> Option<usize> {
+        if self.resending == 0 {
+            return None;
+        }
+        let len = self.outbound.len();
+        let from = self.resend_from.min(len);
+        let found = (from..len)
+            .find(|&i| self.outbound.get(i).is_some_and(|e| e.resend))
+            .or_else(|| (0..from).find(|&i| self.outbound.get(i).is_some_and(|e| e.resend)));
+        match found {
+            Some(i) => self.resend_from = i,
+            // The count was a hint: none left.
+            None => self.resending = 0,
+        }
+        found
     }
 
     /// `true` when an in-flight entry uses `pid` (a bit test once the table is long; call
@@ -285,6 +328,9 @@ impl<R: Role, S: Storage> Session<R, S> {
     /// Removes in-flight entry `i`.
     pub(crate) fn remove_outbound(&mut self, i: usize) -> Option<OutFlight<S::Bytes>> {
         let e = self.outbound.remove(i)?;
+        if i < self.resend_from {
+            self.resend_from -= 1;
+        }
         if e.resend {
             self.resending = self.resending.saturating_sub(1);
         }
@@ -305,6 +351,7 @@ impl<R: Role, S: Storage> Session<R, S> {
         {
             e.resend = resend;
             if resend {
+                self.resend_from = self.resend_from.min(i);
                 self.resending += 1;
             } else {
                 self.resending = self.resending.saturating_sub(1);
@@ -314,6 +361,7 @@ impl<R: Role, S: Storage> Session<R, S> {
 
     fn outbound_emptied(&mut self) {
         self.resending = 0;
+        self.resend_from = 0;
         #[cfg(feature = "alloc")]
         {
             self.pid_bits = None;
@@ -335,6 +383,7 @@ impl<R: Role, S: Storage> Session<R, S> {
             }
         }
         self.resending = self.outbound.len();
+        self.resend_from = 0;
         while let Some(i) = self.inbound.position(|e| e.qos() == QoS::AtLeastOnce) {
             self.inbound.remove(i);
         }
@@ -472,13 +521,18 @@ mod tests {
     use super::super::storage::Growable;
     use super::*;
 
-    /// The identifier bit set and the resend count agree with the table through pushes,
+    /// Identifier lookup (bit set, guessed position), the resend count and the next entry to
+    /// re-send agree with the table through pushes,
     /// removals in any order and resumption, and are dropped when the table empties.
     #[test]
     fn pid_bits_and_resend_count_track_the_table() {
         let mut s: Session<Server, Growable> = Session::default();
-        let pid = |n: u16| PacketId::new(n).unwrap();
-        let mut next = 1u16;
+        // 200 identifiers in allocation order, wrapping past 65535 to 1.
+        let pid = |k: u16| {
+            let n = if k < 100 { 65436 + k } else { k - 99 };
+            PacketId::new(n).unwrap()
+        };
+        let mut next = 0u16;
         let mut rng = 0x2545_f491_u32;
         for round in 0..2000u32 {
             rng ^= rng << 13;
@@ -488,8 +542,8 @@ mod tests {
             if len < 60 && (!rng.is_multiple_of(3) || len == 0) {
                 s.index_pids();
                 // Identifiers are unique in the table, as the allocator guarantees.
-                while s.outbound_position(pid(next)).is_some() {
-                    next = next % 200 + 1;
+                while s.outbound.position(|e| e.pid == pid(next)).is_some() {
+                    next = (next + 1) % 200;
                 }
                 let e = OutFlight {
                     pid: pid(next),
@@ -499,7 +553,7 @@ mod tests {
                     resend: rng.is_multiple_of(5),
                 };
                 s.push_outbound(e).unwrap();
-                next = next % 200 + 1;
+                next = (next + 1) % 200;
             } else {
                 s.remove_outbound(rng as usize % len);
             }
@@ -509,16 +563,17 @@ mod tests {
             if round.is_multiple_of(13) && !s.outbound.is_empty() {
                 s.set_resend(rng as usize % s.outbound.len(), rng.is_multiple_of(2));
             }
-            for n in 1..=200 {
-                assert_eq!(
-                    s.pid_in_flight(pid(n)),
-                    s.outbound_position(pid(n)).is_some()
-                );
+            for k in 0..200 {
+                let linear = s.outbound.position(|e| e.pid == pid(k));
+                assert_eq!(s.outbound_position(pid(k)), linear, "round {round}");
+                assert_eq!(s.pid_in_flight(pid(k)), linear.is_some());
             }
             let resend = (0..s.outbound.len())
                 .filter(|&i| s.outbound.get(i).is_some_and(|e| e.resend))
                 .count();
             assert_eq!(s.resending, resend, "round {round}");
+            let first_resend = s.outbound.position(|e| e.resend);
+            assert_eq!(s.next_resend(), first_resend, "round {round}");
             if s.outbound.len() > PID_BITS_FROM {
                 assert!(s.pid_bits.is_some());
             }

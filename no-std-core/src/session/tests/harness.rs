@@ -44,7 +44,16 @@ pub(crate) struct CutAfter {
     pub(crate) delivered: bool,
 }
 
+std::thread_local! {
+    /// Set by a test to run the pair's client reconnects in place
+    /// ([`Connection::reconnect`] on the old connection) instead of through
+    /// `into_session` and [`Connection::new_client`].
+    pub(crate) static IN_PLACE: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
 pub(crate) struct GenericPair<S: Storage> {
+    /// The client connection kept across a cut (in-place mode, [`IN_PLACE`]).
+    pub(crate) parked: Option<Connection<Client, S>>,
     pub(crate) now: Instant,
     pub(crate) version: ProtocolVersion,
     pub(crate) client: Option<Connection<Client, S>>,
@@ -80,6 +89,7 @@ pub(crate) struct GenericPair<S: Storage> {
 impl<S: Storage> GenericPair<S> {
     pub(crate) fn new() -> Self {
         Self {
+            parked: None,
             now: Instant::from_secs(1000),
             version: version(),
             client: None,
@@ -161,13 +171,16 @@ impl<S: Storage> GenericPair<S> {
         let n = Packet::Connect(connect)
             .encode(self.version, &mut buf)
             .unwrap();
-        let session = self.client_session.take().expect("client session");
-        self.client = Some(Connection::new_client(
-            self.now,
-            &connect,
-            session,
-            self.client_config,
-        ));
+        self.client = Some(match self.parked.take() {
+            Some(mut c) => {
+                c.reconnect(self.now, &connect, self.client_config);
+                c
+            }
+            None => {
+                let session = self.client_session.take().expect("client session");
+                Connection::new_client(self.now, &connect, session, self.client_config)
+            }
+        });
         // The server decodes the CONNECT from the wire.
         let Packet::Connect(decoded) = Packet::decode(self.version, &buf[..n]).unwrap() else {
             panic!("not a CONNECT")
@@ -185,7 +198,11 @@ impl<S: Storage> GenericPair<S> {
         if let Some(mut c) = self.client.take() {
             c.handle_transport_closed(self.now);
             drain_events(&mut c, &mut self.client_events);
-            self.client_session = Some(c.into_session(self.now));
+            if IN_PLACE.with(|f| f.get()) {
+                self.parked = Some(c);
+            } else {
+                self.client_session = Some(c.into_session(self.now));
+            }
         }
         if let Some(mut s) = self.server.take() {
             s.handle_transport_closed(self.now);

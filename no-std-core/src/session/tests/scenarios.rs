@@ -869,3 +869,22 @@ fn subscriptions_survive_reconnects_and_clean_start_discards_them() {
     p.connect(true);
     assert_eq!(p.server().session().subscriptions().count(), 0);
 }
+
+/// The scenarios with reconnects, with the client reconnecting in place
+/// ([`Connection::reconnect`], as the device client does): the same packets and events.
+#[test]
+fn client_reconnecting_in_place_behaves_the_same() {
+    IN_PLACE.with(|f| f.set(true));
+    resume_resends_publish_with_dup_and_original_ids_in_order_mqtt_4_4_0_1_mqtt_4_6_0_1();
+    #[cfg(feature = "qos2")]
+    qos2_exactly_once_across_cuts_after_each_packet_mqtt_4_3_3_2();
+    clean_start_discards_state();
+    offline_queue_and_backpressure();
+    #[cfg(feature = "v5")]
+    {
+        resend_after_reconnect_carries_no_stale_alias();
+        topic_alias_outbound_assignment_and_inbound_resolution();
+        packet_too_large_for_peer_is_dropped_and_reported_mqtt_3_1_2_24_mqtt_3_1_2_25();
+        message_expiry_drops_queued_copies_and_forwards_remaining_lifetime_mqtt_3_3_2_6();
+    }
+}
