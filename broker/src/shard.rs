@@ -374,6 +374,18 @@ impl ShardCtx {
 
     /// Offline sessions: delayed Wills and expiry.
     fn sweep(&self, now: Instant) {
+        // Empty session containers keep their allocation while in use (the engine does not
+        // free on every removal); once a second they are given back, so that sessions gone
+        // quiet hold no heap.
+        for slot in self.sessions.borrow().values() {
+            if let Ok(mut s) = slot.try_borrow_mut() {
+                match &mut s.state {
+                    SlotState::Online(conn) => conn.session_mut().release_memory(),
+                    SlotState::Offline(session) => session.release_memory(),
+                    SlotState::Gone => {}
+                }
+            }
+        }
         let due: Vec<(SessionId, Rc<SlotCell>)> = self
             .sessions
             .borrow()

@@ -357,6 +357,11 @@ impl<B: OwnedBytes, Q: Slots<Queued<B>>> MessageQueue<B, Q> {
         Some((q.message, q.dropped.unwrap_or(DropReason::QueueFull)))
     }
 
+    /// Frees the container's memory if it is empty (see [`Slots::release`]).
+    pub(crate) fn release(&mut self) {
+        self.items.release();
+    }
+
     pub(crate) fn clear(&mut self) {
         if self.dropped == 0 {
             self.items.clear();

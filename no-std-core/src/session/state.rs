@@ -185,6 +185,17 @@ impl<R: Role, S: Storage> Session<R, S> {
         self.outbound.is_empty() && self.inbound.is_empty() && self.queue.len() == 0
     }
 
+    /// Gives back the heap memory of containers that are empty (with `Growable` storage; a
+    /// no-op with `Fixed`). The engine never frees on a removal, so a queue that empties and
+    /// refills with every message does not allocate per message; a broker calls this for
+    /// sessions that have gone quiet, so that idle sessions hold no heap.
+    pub fn release_memory(&mut self) {
+        self.outbound.release();
+        self.inbound.release();
+        self.queue.release();
+        self.subscriptions.release();
+    }
+
     /// Discards all state: messages and subscriptions (Clean Start, or the session ended).
     pub fn clear(&mut self) {
         self.outbound.clear();

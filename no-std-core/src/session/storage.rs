@@ -43,6 +43,10 @@ pub trait Slots<T> {
     fn insert(&mut self, index: usize, item: T) -> Result<(), T>;
     /// Removes everything (a growable container also frees its memory).
     fn clear(&mut self);
+    /// Gives back memory the container no longer needs: a growable container that is empty
+    /// frees its allocation. Called while the session is quiet (not on every removal: a
+    /// queue that empties and refills per message would allocate and free each time).
+    fn release(&mut self) {}
     /// Index of the first item matching `pred`.
     fn position(&self, mut pred: impl FnMut(&T) -> bool) -> Option<usize> {
         (0..self.len()).find(|&i| self.get(i).is_some_and(&mut pred))
@@ -120,12 +124,7 @@ impl<T> Slots<T> for alloc::collections::VecDeque<T> {
         Ok(())
     }
     fn pop_front(&mut self) -> Option<T> {
-        let item = alloc::collections::VecDeque::pop_front(self);
-        if alloc::collections::VecDeque::is_empty(self) {
-            // An idle session holds no heap memory.
-            self.shrink_to_fit();
-        }
-        item
+        alloc::collections::VecDeque::pop_front(self)
     }
     fn get(&self, index: usize) -> Option<&T> {
         alloc::collections::VecDeque::get(self, index)
@@ -134,11 +133,7 @@ impl<T> Slots<T> for alloc::collections::VecDeque<T> {
         alloc::collections::VecDeque::get_mut(self, index)
     }
     fn remove(&mut self, index: usize) -> Option<T> {
-        let item = alloc::collections::VecDeque::remove(self, index);
-        if alloc::collections::VecDeque::is_empty(self) {
-            self.shrink_to_fit();
-        }
-        item
+        alloc::collections::VecDeque::remove(self, index)
     }
     fn insert(&mut self, index: usize, item: T) -> Result<(), T> {
         if index > alloc::collections::VecDeque::len(self) {
@@ -149,6 +144,12 @@ impl<T> Slots<T> for alloc::collections::VecDeque<T> {
     }
     fn clear(&mut self) {
         *self = alloc::collections::VecDeque::new();
+    }
+    fn release(&mut self) {
+        if alloc::collections::VecDeque::is_empty(self) {
+            // An idle session holds no heap memory.
+            self.shrink_to_fit();
+        }
     }
 }
 
@@ -311,7 +312,17 @@ mod tests {
         Slots::push_back(&mut v, 1u32).ok();
         assert!(alloc::collections::VecDeque::capacity(&v) > 0);
         Slots::pop_front(&mut v);
+        // Kept while in use (no allocation per message for a queue that empties and
+        // refills), given back by `release`.
+        assert!(alloc::collections::VecDeque::capacity(&v) > 0);
+        Slots::release(&mut v);
         assert_eq!(alloc::collections::VecDeque::capacity(&v), 0);
+        Slots::push_back(&mut v, 1u32).ok();
+        Slots::release(&mut v);
+        assert!(
+            alloc::collections::VecDeque::capacity(&v) > 0,
+            "in use: kept"
+        );
     }
 
     #[test]
