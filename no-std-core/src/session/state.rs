@@ -42,12 +42,13 @@ pub struct Session<R: Role, S: Storage> {
     pub(crate) subscriptions: S::Subscriptions,
     pub(crate) role: R::State<S::Bytes>,
     /// How many `outbound` entries are marked `resend`, so that a transmit with none
-    /// pending does not scan the table (a hint: a scan that finds none resets it).
-    pub(crate) resending: usize,
+    /// pending does not scan the table (a hint: a scan that finds none resets it). `u16`:
+    /// the table holds at most one entry per packet identifier, and firmware pays for it.
+    pub(crate) resending: u16,
     /// No entry before this index is marked `resend` (a hint, so that finding the next
     /// PUBREL to send does not walk past every message awaiting PUBCOMP).
     #[cfg_attr(feature = "serde", serde(skip))]
-    resend_from: usize,
+    resend_from: u16,
     /// With `alloc`: the packet identifiers the in-flight table holds, built once the table
     /// is long enough for a scan per identifier allocation to matter (a broker window of
     /// hundreds); freed when the table empties. Never persisted: rebuilt on demand.
@@ -283,12 +284,12 @@ impl<R: Role, S: Storage> Session<R, S> {
             return None;
         }
         let len = self.outbound.len();
-        let from = self.resend_from.min(len);
+        let from = usize::from(self.resend_from).min(len);
         let found = (from..len)
             .find(|&i| self.outbound.get(i).is_some_and(|e| e.resend))
             .or_else(|| (0..from).find(|&i| self.outbound.get(i).is_some_and(|e| e.resend)));
         match found {
-            Some(i) => self.resend_from = i,
+            Some(i) => self.resend_from = u16::try_from(i).unwrap_or(u16::MAX),
             // The count was a hint: none left.
             None => self.resending = 0,
         }
@@ -326,7 +327,7 @@ impl<R: Role, S: Storage> Session<R, S> {
     ) -> Result<(), OutFlight<S::Bytes>> {
         let (pid, resend) = (e.pid, e.resend);
         self.outbound.push_back(e)?;
-        self.resending += usize::from(resend);
+        self.resending = self.resending.saturating_add(u16::from(resend));
         #[cfg(feature = "alloc")]
         if let Some(bits) = &mut self.pid_bits {
             bits.set(pid, true);
@@ -339,7 +340,7 @@ impl<R: Role, S: Storage> Session<R, S> {
     /// Removes in-flight entry `i`.
     pub(crate) fn remove_outbound(&mut self, i: usize) -> Option<OutFlight<S::Bytes>> {
         let e = self.outbound.remove(i)?;
-        if i < self.resend_from {
+        if i < usize::from(self.resend_from) {
             self.resend_from -= 1;
         }
         if e.resend {
@@ -362,8 +363,8 @@ impl<R: Role, S: Storage> Session<R, S> {
         {
             e.resend = resend;
             if resend {
-                self.resend_from = self.resend_from.min(i);
-                self.resending += 1;
+                self.resend_from = self.resend_from.min(u16::try_from(i).unwrap_or(u16::MAX));
+                self.resending = self.resending.saturating_add(1);
             } else {
                 self.resending = self.resending.saturating_sub(1);
             }
@@ -393,7 +394,7 @@ impl<R: Role, S: Storage> Session<R, S> {
                 e.resend = true;
             }
         }
-        self.resending = self.outbound.len();
+        self.resending = u16::try_from(self.outbound.len()).unwrap_or(u16::MAX);
         self.resend_from = 0;
         while let Some(i) = self.inbound.position(|e| e.qos() == QoS::AtLeastOnce) {
             self.inbound.remove(i);
@@ -582,7 +583,7 @@ mod tests {
             let resend = (0..s.outbound.len())
                 .filter(|&i| s.outbound.get(i).is_some_and(|e| e.resend))
                 .count();
-            assert_eq!(s.resending, resend, "round {round}");
+            assert_eq!(usize::from(s.resending), resend, "round {round}");
             let first_resend = s.outbound.position(|e| e.resend);
             assert_eq!(s.next_resend(), first_resend, "round {round}");
             if s.outbound.len() > PID_BITS_FROM {
