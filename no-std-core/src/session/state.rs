@@ -261,7 +261,12 @@ impl<R: Role, S: Storage> Session<R, S> {
     /// entry's: that index is tried first, then the ones before it, then the rest. In the
     /// usual case (acknowledgements in order) that is one comparison instead of a walk past
     /// every message still awaiting its PUBCOMP.
+    /// Without `alloc` (firmware: a window of a few messages) it is a plain scan, which
+    /// links less code.
     pub(crate) fn outbound_position(&self, pid: PacketId) -> Option<usize> {
+        if !cfg!(feature = "alloc") {
+            return self.outbound.position(|e| e.pid == pid);
+        }
         let len = self.outbound.len();
         let first = self.outbound.get(0)?.pid.get();
         // Distance on the identifier cycle 1..=65535 (0 is never used).
@@ -284,7 +289,12 @@ impl<R: Role, S: Storage> Session<R, S> {
             return None;
         }
         let len = self.outbound.len();
-        let from = usize::from(self.resend_from).min(len);
+        // The hint matters only for long windows (see `outbound_position`).
+        let from = if cfg!(feature = "alloc") {
+            usize::from(self.resend_from).min(len)
+        } else {
+            0
+        };
         let found = (from..len)
             .find(|&i| self.outbound.get(i).is_some_and(|e| e.resend))
             .or_else(|| (0..from).find(|&i| self.outbound.get(i).is_some_and(|e| e.resend)));
