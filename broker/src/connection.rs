@@ -602,10 +602,13 @@ impl<T: Transport> Connection<T> {
         let kept = self.leftover.len();
         let mut big = std::mem::take(&mut self.leftover);
         let in_scratch = kept.saturating_add(MIN_READ) <= scratch.len();
-        let read = if in_scratch {
+        // `room`: what this read was offered; a read that fills it probably left more in
+        // the socket.
+        let (read, room) = if in_scratch {
             let (head, tail) = scratch.split_at_mut(kept);
             head.copy_from_slice(&big);
-            self.transport.try_read(tail)
+            let room = tail.len();
+            (self.transport.try_read(tail), room)
         } else {
             // A frame larger than the scratch buffer: grow the connection's own buffer to
             // the frame size (bounded by the maximum packet size, checked by the decoder).
@@ -615,7 +618,7 @@ impl<T: Transport> Connection<T> {
                 .transport
                 .try_read(big.get_mut(kept..).unwrap_or_default());
             big.truncate(kept + r.as_ref().map_or(0, |&n| n));
-            r
+            (r, want.saturating_sub(kept))
         };
         let n = match read {
             Ok(0) => return Ok(Step::Eof),
@@ -627,13 +630,7 @@ impl<T: Transport> Connection<T> {
             Err(e) => return Err(e),
         };
         bump(&ctx.counters().bytes_received, n as u64);
-        // A read that filled the buffer probably left more in the socket.
-        let full = n
-            == if in_scratch {
-                scratch.len() - kept
-            } else {
-                big.len() - kept
-            };
+        let full = n == room;
         let filled = kept + n;
         let data: &[u8] = if in_scratch {
             scratch.get(..filled).unwrap_or_default()

@@ -374,28 +374,26 @@ impl ShardCtx {
 
     /// Offline sessions: delayed Wills and expiry.
     fn sweep(&self, now: Instant) {
-        // Empty session containers keep their allocation while in use (the engine does not
-        // free on every removal); once a second they are given back, so that sessions gone
-        // quiet hold no heap.
-        for slot in self.sessions.borrow().values() {
-            if let Ok(mut s) = slot.try_borrow_mut() {
-                match &mut s.state {
-                    SlotState::Online(conn) => conn.session_mut().release_memory(),
-                    SlotState::Offline(session) => session.release_memory(),
-                    SlotState::Gone => {}
+        // One pass: empty session containers keep their allocation while in use (the
+        // engine does not free on every removal) and are given back here, once a second, so
+        // that sessions gone quiet hold no heap; offline sessions with something due are
+        // collected.
+        let mut due: Vec<(SessionId, Rc<SlotCell>)> = Vec::new();
+        for (id, slot) in self.sessions.borrow().iter() {
+            let Ok(mut s) = slot.try_borrow_mut() else {
+                continue;
+            };
+            match &mut s.state {
+                SlotState::Online(conn) => conn.session_mut().release_memory(),
+                SlotState::Offline(session) => {
+                    session.release_memory();
+                    if session.poll_timeout().is_some_and(|t| t <= now) {
+                        due.push((*id, Rc::clone(slot)));
+                    }
                 }
+                SlotState::Gone => {}
             }
         }
-        let due: Vec<(SessionId, Rc<SlotCell>)> = self
-            .sessions
-            .borrow()
-            .iter()
-            .filter(|(_, slot)| {
-                matches!(&slot.borrow().state, SlotState::Offline(s)
-                    if s.poll_timeout().is_some_and(|t| t <= now))
-            })
-            .map(|(id, slot)| (*id, Rc::clone(slot)))
-            .collect();
         // Deliveries held for a session that never arrived (its takeover failed, or it
         // was discarded) are dropped.
         {

@@ -70,12 +70,14 @@ impl PidBits {
     fn new() -> Self {
         Self(alloc::boxed::Box::new([0; 1024]))
     }
-    fn word(&mut self, pid: PacketId) -> (Option<&mut u64>, u64) {
+    /// The word index and the bit of `pid`.
+    fn locate(pid: PacketId) -> (usize, u64) {
         let n = usize::from(pid.get());
-        (self.0.get_mut(n / 64), 1 << (n % 64))
+        (n / 64, 1 << (n % 64))
     }
     fn set(&mut self, pid: PacketId, on: bool) {
-        if let (Some(w), bit) = self.word(pid) {
+        let (i, bit) = Self::locate(pid);
+        if let Some(w) = self.0.get_mut(i) {
             if on {
                 *w |= bit;
             } else {
@@ -84,8 +86,8 @@ impl PidBits {
         }
     }
     fn contains(&self, pid: PacketId) -> bool {
-        let n = usize::from(pid.get());
-        self.0.get(n / 64).is_some_and(|w| w & (1 << (n % 64)) != 0)
+        let (i, bit) = Self::locate(pid);
+        self.0.get(i).is_some_and(|w| w & bit != 0)
     }
 }
 
