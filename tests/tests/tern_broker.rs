@@ -56,19 +56,28 @@ fn sys_topics_are_published_with_mosquitto_names() {
         "$SYS/broker/load/bytes/sent",
     ];
     let mut seen = std::collections::HashMap::new();
-    // The retained values delivered on subscribe may predate this subscriber's connection:
-    // wait for an interval that counts both clients.
-    wait_until("every $SYS topic, counting both clients", || {
-        let m = sub.recv_publish();
-        seen.insert(
-            m.topic.clone(),
-            String::from_utf8_lossy(&m.payload).into_owned(),
-        );
-        want.iter().all(|t| seen.contains_key(*t))
-            && seen["$SYS/broker/clients/connected"]
-                .parse::<u32>()
-                .is_ok_and(|n| n >= 2)
-    });
+    // The retained values delivered on subscribe may predate this subscriber's connection,
+    // and an interval's topics arrive one by one: wait until the latest value of each
+    // counter checked below is from an interval that counts both clients and the five
+    // publications.
+    let at_least = |seen: &std::collections::HashMap<String, String>, topic: &str, n: u64| {
+        seen.get(topic)
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|v| v >= n)
+    };
+    wait_until(
+        "every $SYS topic, counting both clients and the publications",
+        || {
+            let m = sub.recv_publish();
+            seen.insert(
+                m.topic.clone(),
+                String::from_utf8_lossy(&m.payload).into_owned(),
+            );
+            want.iter().all(|t| seen.contains_key(*t))
+                && at_least(&seen, "$SYS/broker/clients/connected", 2)
+                && at_least(&seen, "$SYS/broker/publish/messages/received", 5)
+        },
+    );
     assert!(seen["$SYS/broker/version"].starts_with("tern "), "{seen:?}");
     let connected: u32 = seen["$SYS/broker/clients/connected"].parse().unwrap();
     assert!(connected >= 2, "{seen:?}");
