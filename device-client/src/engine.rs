@@ -19,10 +19,11 @@ use tern_core::codec::{
 };
 use tern_core::session::{
     self, Client as ClientRole, CloseReason, Config, Connection, DropReason, Incoming, Instant,
-    Message, MessageError, PublishError, QueuePolicy, Session, Storage,
+    QueuePolicy, Session, Storage,
 };
 
 use crate::Error;
+use crate::outbox::{Outbox, Resender};
 
 /// An event for the application, from [`Client::take_event`] (through the front ends'
 /// `poll` / `next_event`). Borrowed data lives in the rx buffer until the next call.
@@ -117,12 +118,13 @@ enum Ready {
 /// The MQTT client: session engine plus the caller's buffers. See the
 /// [crate documentation](crate) for the API and the RAM it uses.
 ///
-/// `S` is the session storage, e.g. [`Fixed`](tern_core::session::Fixed)`<INFLIGHT,
-/// QUEUE, ALIASES, BYTES, SUBS>`: `INFLIGHT` unacknowledged outgoing (and incoming) QoS
-/// 1/2 messages, `QUEUE` messages waiting to be sent, `ALIASES` topic aliases per
-/// direction (5.0; 0 makes the inbound Topic Alias Maximum 0), `BYTES` the longest topic,
-/// payload or 5.0 property block of a stored outgoing message, `SUBS` unused by the client
-/// (use 0).
+/// `S` is the session storage, [`Fixed`](tern_core::session::Fixed)`<INFLIGHT, 0,
+/// ALIASES, TOPIC, 0>`: `INFLIGHT` unacknowledged outgoing (and incoming) QoS 1/2 flows,
+/// `ALIASES` inbound topic aliases (5.0; 0 makes our Topic Alias Maximum 0) of topics up
+/// to `TOPIC` bytes. The messages themselves live in the outbox slice, so the session's
+/// queue (`QUEUE`) and subscription list (`SUBS`) stay empty: use 0 for both. The client
+/// assigns no outgoing topic aliases (a stored PUBLISH must stay valid on the next
+/// connection, whose aliases start empty).
 #[derive(Debug)]
 pub struct Client<'b, S: Storage> {
     rx: &'b mut [u8],
@@ -139,6 +141,11 @@ pub struct Client<'b, S: Storage> {
     deferred: Option<ReasonCode>,
     /// The protocol version of the last `connect` (`None` before the first).
     version: Option<ProtocolVersion>,
+    /// Messages dropped before their first send (larger than the broker's Maximum Packet
+    /// Size), not reported yet.
+    dropped: u8,
+    /// Outgoing messages, encoded, until sent (QoS 0) or acknowledged.
+    outbox: Outbox<'b>,
     /// The engine, kept for the client's whole life: `connect` restarts it in place
     /// ([`Connection::reconnect`]), so the session is never moved or copied. Before the
     /// first `connect` it is idle (closed, holding the empty session).
@@ -148,11 +155,18 @@ pub struct Client<'b, S: Storage> {
 impl<'b, S: Storage> Client<'b, S> {
     /// A client over the caller's buffers: `rx` holds one whole incoming packet (in 5.0 it
     /// is advertised as the Maximum Packet Size), `tx` one whole outgoing packet (CONNECT,
-    /// SUBSCRIBE, or the largest PUBLISH). No allocation; nothing is sent yet.
-    pub fn new(rx: &'b mut [u8], tx: &'b mut [u8]) -> Self {
+    /// SUBSCRIBE, or the largest PUBLISH), and `outbox` the outgoing messages, encoded,
+    /// from [`publish`](Self::publish) until they are sent (QoS 0) or acknowledged (QoS 1:
+    /// PUBACK; QoS 2: PUBREC), so that a reconnect re-sends them. Each message takes 7
+    /// bytes plus its PUBLISH without fixed header and packet identifier (for a short topic
+    /// and payload: 2 + topic + payload in 3.1.1, one more for 5.0 properties). No
+    /// allocation; nothing is sent yet.
+    pub fn new(rx: &'b mut [u8], tx: &'b mut [u8], outbox: &'b mut [u8]) -> Self {
         Self {
             rx,
             tx,
+            dropped: 0,
+            outbox: Outbox::new(outbox),
             rx_len: 0,
             consume: 0,
             skip: 0,
@@ -173,14 +187,14 @@ impl<'b, S: Storage> Client<'b, S> {
         self.conn.close_reason().is_none()
     }
 
-    /// Outgoing QoS 1/2 messages sent and not yet acknowledged.
+    /// Outgoing QoS 1/2 messages sent and not yet completed (PUBACK; PUBCOMP for QoS 2).
     pub fn inflight_len(&self) -> usize {
         self.conn.session().inflight_len()
     }
 
-    /// Messages queued and not yet sent.
+    /// Messages in the outbox not sent yet.
     pub fn queued_len(&self) -> usize {
-        self.conn.session().queued_len()
+        self.outbox.queued_len()
     }
 
     /// The connection's limits (the broker's Receive Maximum, Maximum Packet Size, ...).
@@ -236,9 +250,12 @@ impl<'b, S: Storage> Client<'b, S> {
         }
     }
 
-    /// Queues a message (copied into the session storage); it is sent, in order, by the
-    /// next `poll` while the broker's window allows, and kept until acknowledged. Works
-    /// while disconnected (sent after the next CONNACK).
+    /// Queues a message, encoded into the outbox; it is sent, in order, by the next `poll`
+    /// while the broker's window allows, and kept until sent (QoS 0) or acknowledged.
+    /// Works while disconnected (sent after the next CONNACK). [`Error::QueueFull`]: the
+    /// outbox is full (poll, then retry); [`Error::TooLarge`]: the PUBLISH does not fit the
+    /// tx buffer or the empty outbox. A message larger than the broker's 5.0 Maximum Packet
+    /// Size is reported as [`Event::Dropped`] instead of being sent.
     pub fn publish(
         &mut self,
         topic: &str,
@@ -246,44 +263,49 @@ impl<'b, S: Storage> Client<'b, S> {
         qos: QoS,
         retain: bool,
     ) -> Result<(), Error> {
-        let message = Message::new(topic, payload, qos, retain).map_err(|e| match e {
-            MessageError::InvalidTopic => Error::InvalidTopic,
-            MessageError::TooLarge => Error::TooLarge,
-        })?;
-        self.publish_message(message)
+        let mut p = Publish::new(topic, QosPid::AtMostOnce, payload);
+        p.retain = retain;
+        self.enqueue(&p, qos)
     }
 
-    /// Queues a prepared message, e.g. with 5.0 properties (Response Topic, Correlation
-    /// Data, User Properties: [`Message::set_properties_from`], Message Expiry:
-    /// [`Message::with_expiry`]). Refuses messages whose PUBLISH would not fit the tx
-    /// buffer ([`Error::TooLarge`]); a message larger than the broker's Maximum Packet Size
-    /// is reported as [`Event::Dropped`] instead of being sent.
-    pub fn publish_message(&mut self, message: Message<S::Bytes>) -> Result<(), Error> {
-        // Worst case as encoded: a packet identifier and the stored properties.
+    /// [`publish`](Self::publish) with 5.0 properties: Response Topic and Correlation Data
+    /// (request / response), User Properties, Content Type, Payload Format Indicator,
+    /// Message Expiry Interval (sent as given, also on a re-send). A Topic Alias or
+    /// Subscription Identifiers in `properties` are ignored (a client sends neither: the
+    /// stored PUBLISH must stay valid on the next connection, [MQTT-3.3.4-6]). A 3.1.1
+    /// connection sends the message without them.
+    #[cfg(feature = "v5")]
+    pub fn publish_with(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+        properties: &tern_core::codec::PublishProperties<'_>,
+    ) -> Result<(), Error> {
+        let mut p = Publish::new(topic, QosPid::AtMostOnce, payload);
+        p.retain = retain;
+        p.properties = *properties;
+        p.properties.topic_alias = None;
+        p.properties.subscription_identifiers = Default::default();
+        self.enqueue(&p, qos)
+    }
+
+    fn enqueue(&mut self, p: &Publish<'_>, qos: QoS) -> Result<(), Error> {
+        tern_core::topic::TopicName::new(p.topic).map_err(|_| Error::InvalidTopic)?;
         #[cfg(feature = "v5")]
         let v = ProtocolVersion::V5;
         #[cfg(not(feature = "v5"))]
         let v = ProtocolVersion::V3_1_1;
         let v = self.version.unwrap_or(v);
-        #[allow(unused_mut)]
-        let mut p = Publish::new(
-            message.topic(),
-            QosPid::AtLeastOnce(PacketId::MIN),
-            message.payload(),
-        );
-        #[cfg(feature = "v5")]
-        if v.is_v5() {
-            p.properties = message.publish_properties();
-            p.properties.message_expiry_interval = message.expires_at().map(|_| u32::MAX);
-        }
-        match p.encoded_len(v) {
+        // Worst case as sent: with a packet identifier.
+        let mut sized = *p;
+        sized.qos_pid = QosPid::AtLeastOnce(PacketId::MIN);
+        match sized.encoded_len(v) {
             Ok(n) if n <= self.tx.len() => {}
             _ => return Err(Error::TooLarge),
         }
-        self.conn.publish(message).map_err(|e| match e {
-            PublishError::Full(_) => Error::QueueFull,
-            PublishError::Dropped { .. } => Error::QueueFull,
-        })
+        self.outbox.push(v, p, qos)
     }
 
     /// Encodes a SUBSCRIBE for `filters` into tx (the front end writes it); returns its
@@ -334,10 +356,39 @@ impl<'b, S: Storage> Client<'b, S> {
     /// The next packet to write, encoded in tx: `Ok(Some(bytes))`, or `Ok(None)` when there
     /// is nothing to send.
     pub fn next_transmit(&mut self, now: Instant) -> Result<Option<&[u8]>, Error> {
-        match self.conn.poll_transmit(now, self.tx)? {
-            Some(n) => Ok(self.tx.get(..n)),
-            None => Ok(None),
+        let Self {
+            conn,
+            tx,
+            outbox,
+            dropped,
+            ..
+        } = self;
+        let v5 = conn.version().is_v5();
+        let mut resender = Resender { outbox, v5 };
+        if let Some(n) = conn.poll_transmit_with(now, tx, &mut resender)? {
+            return Ok(tx.get(..n));
         }
+        // New messages from the outbox, in order, once everything else is out.
+        while let Some((at, wanted)) = outbox.next_queued() {
+            if !conn.is_connected() {
+                break;
+            }
+            let qos = conn.send_qos(wanted);
+            let size = outbox.size(at, qos, v5);
+            let max = usize::try_from(conn.limits().peer_max_packet).unwrap_or(usize::MAX);
+            if size > max || size > tx.len() {
+                // 5.0 [MQTT-3.1.2-24]: never larger than the broker accepts. Reported.
+                outbox.drop_at(at);
+                *dropped = dropped.saturating_add(1);
+                continue;
+            }
+            let Some(qos_pid) = conn.start_outbox_publish(now, qos) else {
+                break;
+            };
+            let n = outbox.send(at, qos_pid, v5, tx)?;
+            return Ok(tx.get(..n));
+        }
+        Ok(None)
     }
 
     /// The instant at which the engine needs [`Client::prepare`] even without input
@@ -400,11 +451,17 @@ impl<'b, S: Storage> Client<'b, S> {
                         Ready::Connected(session_present)
                     }
                     session::Event::Published { packet_id, reason } => {
+                        self.outbox.sync(conn.session());
                         Ready::Published(packet_id, reason)
                     }
                     session::Event::Dropped { reason, .. } => Ready::Dropped(reason),
                     session::Event::Closed(r) => Ready::Disconnected(r),
                 });
+                return true;
+            }
+            if self.dropped > 0 {
+                self.dropped -= 1;
+                self.ready = Some(Ready::Dropped(DropReason::TooLarge));
                 return true;
             }
             if conn.close_reason().is_some() || self.skip > 0 {
@@ -452,6 +509,15 @@ impl<'b, S: Storage> Client<'b, S> {
                 Ok(p) => {
                     // Errors close the connection inside the engine (reported as an event).
                     let _ = conn.handle_packet(now, p);
+                    match header.packet_type {
+                        // The flows the session no longer has: acknowledged messages leave
+                        // the outbox; after CONNACK without a session they are sent again.
+                        PacketType::ConnAck => self.outbox.requeue(conn.session()),
+                        PacketType::PubAck | PacketType::PubRec | PacketType::PubComp => {
+                            self.outbox.sync(conn.session())
+                        }
+                        _ => {}
+                    }
                 }
                 Err(e) => fail(conn, now, e),
             }
@@ -523,7 +589,7 @@ impl<'b, S: Storage> Client<'b, S> {
 /// Drops `buf[..n]`, moving `buf[n..len]` to the front. Copies in chunks of at most `n`
 /// bytes (never overlapping), so it links `memcpy` only: `copy_within` would pull in
 /// `memmove`, about 1.6 KB of flash on a Cortex-M.
-fn shift_out(buf: &mut [u8], n: usize, len: usize) {
+pub(crate) fn shift_out(buf: &mut [u8], n: usize, len: usize) {
     let mut at = 0;
     while n > 0 && at + n < len {
         let chunk = n.min(len - at - n);

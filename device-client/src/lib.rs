@@ -25,21 +25,22 @@
 //! use tern_client::codec::{Connect, ProtocolVersion, QoS};
 //! use tern_client::session::Instant;
 //!
-//! let (mut rx, mut tx) = ([0u8; 256], [0u8; 256]);
-//! // 2 messages in flight, 2 queued, no topic aliases, 64-byte topics/payloads.
-//! let mut client = Client::<Fixed<2, 2, 0, 64, 0>>::new(&mut rx, &mut tx);
+//! let (mut rx, mut tx, mut outbox) = ([0u8; 256], [0u8; 256], [0u8; 128]);
+//! // 2 messages in flight each way; no topic aliases (the outbox holds the messages).
+//! let mut client = Client::<Fixed<2, 0, 0, 0, 0>>::new(&mut rx, &mut tx, &mut outbox);
 //! let n = client
 //!     .start_connect(Instant::ZERO, &Connect::new(ProtocolVersion::V3_1_1, "dev1"))
 //!     .unwrap();
 //! assert_eq!(n, 18); // the CONNECT is in tx; a front end writes it
 //! client.publish("sensors/t", b"21.5", QoS::AtLeastOnce, false).unwrap();
-//! assert_eq!(client.queued_len(), 1); // sent once CONNACK arrives
+//! assert_eq!(client.queued_len(), 1); // in the outbox; sent once CONNACK arrives
 //! # }
 //! ```
 //!
 //! # Delivery
 //!
-//! QoS 0, 1 and 2 both ways; incoming QoS 1/2 messages are acknowledged automatically
+//! QoS 0, 1 and 2 both ways; outgoing messages wait in the caller's outbox (see RAM) and
+//! go out in publish order; incoming QoS 1/2 messages are acknowledged automatically
 //! (QoS 2 is delivered exactly once: a re-sent PUBLISH is acknowledged, not delivered
 //! again). Keep-alive is automatic (PINGREQ at the interval; no PINGRESP within 10 s
 //! closes the connection). To reconnect, call `connect` again on a new transport with
@@ -56,9 +57,9 @@
 //!
 //! # Message sizes
 //!
-//! - Outgoing: a message must fit the storage's `BYTES` (topic, payload) and its PUBLISH
-//!   the tx buffer, else [`Client::publish`] returns [`Error::TooLarge`]. A message larger
-//!   than the broker's 5.0 Maximum Packet Size is not sent: [`Event::Dropped`].
+//! - Outgoing: a message's PUBLISH must fit the tx buffer and the (empty) outbox, else
+//!   [`Client::publish`] returns [`Error::TooLarge`]. A message larger than the broker's
+//!   5.0 Maximum Packet Size is not sent: [`Event::Dropped`].
 //! - Incoming, 5.0: the CONNECT advertises `rx.len()` as Maximum Packet Size; a compliant
 //!   broker never sends more, and a larger packet is a protocol error (DISCONNECT 0x95,
 //!   [`Event::Disconnected`]).
@@ -69,31 +70,36 @@
 //!
 //! # RAM
 //!
-//! All memory is the caller's: the rx/tx slices plus the [`Client`] value, whose size is
-//! fixed by the storage's const generics (no heap, no statics). For
-//! `Fixed<INFLIGHT, QUEUE, ALIASES, BYTES, SUBS>` each stored outgoing message costs
-//! `2 x (BYTES + 4) + 16` bytes in a 3.1.1-only build and `3 x (BYTES + 4) + 20` (queued)
-//! or `+ 24` (in flight) with 5.0 + QoS 2 (topic, payload, property block; expiry, flags,
-//! packet identifier), and there are
-//! `INFLIGHT + QUEUE` such slots (in-flight and queued messages are kept as messages,
-//! re-encoded on re-send; messages dropped later wait for their report in the queue's own
-//! slots). Measured on `thumbv7em-none-eabihf` (`size_of::<Client<..>>()`, checked by
-//! `const` assertions in this crate):
+//! All memory is the caller's: the rx, tx and outbox slices plus the [`Client`] value,
+//! whose size is fixed by the storage's const generics (no heap, no statics).
+//!
+//! - **Outbox** (a slice given to [`Client::new`]): every outgoing message, encoded, from
+//!   `publish` until it is sent (QoS 0) or acknowledged (QoS 1: PUBACK; QoS 2: PUBREC; the
+//!   PUBREL / PUBCOMP half needs no copy). A message takes 7 bytes plus its PUBLISH without
+//!   the fixed header and packet identifier: `2 + topic + payload` in 3.1.1, plus the
+//!   property block (at least 1 byte) in 5.0. A full outbox is back-pressure
+//!   ([`Error::QueueFull`]). A message queued in 3.1.1 form is sent with an empty property
+//!   block on a 5.0 connection and vice versa (its properties left out).
+//! - **State**: `Fixed<INFLIGHT, 0, ALIASES, TOPIC, 0>`: `INFLIGHT` outgoing QoS 1/2 flows
+//!   (and our Receive Maximum for incoming ones), `ALIASES` inbound topic aliases of up to
+//!   `TOPIC` bytes each (5.0; with 0 the client announces Topic Alias Maximum 0). The
+//!   session's own message queue is unused (`QUEUE` = 0 keeps its code out of the build).
+//!
+//! Measured on `thumbv7em-none-eabihf` (`size_of::<Client<..>>()`, checked by `const`
+//! assertions in this crate):
 //!
 //! | `size_of::<Client<S>>()`, 32-bit Cortex-M | 3.1.1 only | 5.0 + QoS 2 |
 //! |---|---|---|
-//! | `Fixed<1, 1, 0, 32, 0>` (the size probe) | 404 | 488 |
-//! | `Fixed<4, 4, 0, 128, 0>` | 2,480 | 3,584 |
+//! | `Fixed<1, 0, 0, 0, 0>` (the size probe) | 248 | 256 |
+//! | `Fixed<4, 0, 0, 0, 0>` | 320 | 352 |
+//! | `Fixed<4, 0, 4, 64, 0>` (4 inbound aliases of 64 bytes) | 1,376 | 1,664 |
 //!
-//! plus `rx.len() + tx.len()` and, during calls, the stack. Of the probe figure (3.1.1),
-//! 168 bytes are fixed: the client's buffer bookkeeping (40) and the core connection (128:
-//! an 8-entry event queue and a 4-entry control queue, the client role's capacities;
-//! limits; keep-alive; no server-only fields). The rest is the session (236): two message
-//! slots of `2 x (32 + 4) + 16` bytes (one in flight, one queued), the incoming table, the
-//! queue's counters and policy. The project goal of at most 256 bytes beyond the caller's
-//! buffers needs the unacknowledged messages kept encoded in a caller-supplied outbox
-//! slice rather than as `Message` copies (not done yet). The `const` assertions below pin
-//! the table so it cannot drift.
+//! plus `rx.len() + tx.len() + outbox.len()` and, during calls, the stack. Of the probe
+//! figure (3.1.1), 52 bytes are the client's buffer bookkeeping, 120 the core connection
+//! (an 8-entry event queue and a 4-entry control queue, the client role's capacities;
+//! limits; keep-alive) and 76 the session (one in-flight slot of 24 bytes, the incoming
+//! table, identifier allocation, and 36 bytes of counters and policy of the unused message
+//! queue). The `const` assertions below pin the table so it cannot drift.
 //!
 //! # Transport security
 //!
@@ -145,11 +151,12 @@ compile_error!("tern-client needs at least one protocol version: enable `v3` and
 pub mod asynch;
 pub mod blocking;
 mod engine;
+mod outbox;
 
 pub use engine::{Client, Event, matches};
 pub use tern_core::codec;
 pub use tern_core::session;
-pub use tern_core::session::{Fixed, Instant, Message};
+pub use tern_core::session::{Fixed, Instant};
 pub use tern_core::topic;
 
 /// A validated topic name (for a Will), e.g. `topic_name("dev1/status")`.
@@ -227,14 +234,15 @@ impl<E: fmt::Debug> core::error::Error for Error<E> {}
 // The RAM table in the crate documentation, checked at compile time on 32-bit targets.
 #[cfg(target_pointer_width = "32")]
 const _: () = {
-    const PROBE: usize = size_of::<Client<'static, Fixed<1, 1, 0, 32, 0>>>();
-    const FOUR: usize = size_of::<Client<'static, Fixed<4, 4, 0, 128, 0>>>();
+    const PROBE: usize = size_of::<Client<'static, Fixed<1, 0, 0, 0, 0>>>();
+    const FOUR: usize = size_of::<Client<'static, Fixed<4, 0, 0, 0, 0>>>();
+    const ALIASES: usize = size_of::<Client<'static, Fixed<4, 0, 4, 64, 0>>>();
     #[cfg(not(feature = "v5"))]
-    assert!(PROBE <= 404 && FOUR <= 2480);
+    assert!(PROBE <= 248 && FOUR <= 320 && ALIASES <= 1376);
     #[cfg(feature = "v5")]
-    assert!(PROBE <= 488 && FOUR <= 3584);
+    assert!(PROBE <= 256 && FOUR <= 352 && ALIASES <= 1664);
 };
 
-/// RAM of the probe configuration `Client<Fixed<1, 1, 0, 32, 0>>` (excluding its rx/tx
-/// buffers) in this build, in bytes.
-pub const RAM_PROBE: usize = size_of::<Client<'static, Fixed<1, 1, 0, 32, 0>>>();
+/// RAM of the probe configuration `Client<Fixed<1, 0, 0, 0, 0>>` (excluding its rx, tx and
+/// outbox buffers) in this build, in bytes.
+pub const RAM_PROBE: usize = size_of::<Client<'static, Fixed<1, 0, 0, 0, 0>>>();

@@ -28,7 +28,7 @@ async fn async_round_trip_and_keep_alive() {
             .await
             .unwrap();
         let mut io = FromTokio::new(tcp);
-        let mut client = Client::<S>::new(leak_buf(512), leak_buf(512));
+        let mut client = Client::<S>::new(leak_buf(512), leak_buf(512), leak_buf(common::OUTBOX));
         let mut c = connect_opts(v, "async-dev", true);
         c.keep_alive = 1;
         client.connect_async(&mut io, now(), &c).await.unwrap();

@@ -74,7 +74,9 @@ impl embedded_io::ReadReady for Tcp {
     }
 }
 
-type S = Fixed<4, 4, 0, 256, 0>;
+type S = Fixed<4, 0, 0, 0, 0>;
+/// Outbox bytes per test client: room for several queued messages.
+const OUTBOX: usize = 2048;
 
 /// What a test saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,7 +155,7 @@ fn connect_opts(v: ProtocolVersion, id: &str, clean: bool) -> Connect<'_> {
 impl Dev {
     fn new(port: u16, rx: usize, tx: usize) -> Self {
         Self {
-            client: Client::new(leak_buf(rx), leak_buf(tx)),
+            client: Client::new(leak_buf(rx), leak_buf(tx), leak_buf(OUTBOX)),
             io: Tcp::connect(port),
             seen: Vec::new(),
             port,

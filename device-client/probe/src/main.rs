@@ -116,16 +116,17 @@ mod probe {
         Instant::from_millis(black_box(0))
     }
 
-    type Storage = Fixed<1, 1, 0, 32, 0>;
+    type Storage = Fixed<1, 0, 0, 0, 0>;
 
     pub(crate) fn run() {
         let mut rx = [0u8; 256];
         let mut tx = [0u8; 256];
+        let mut outbox = [0u8; 64];
         let mut io = Replay {
             data: black_box(BROKER),
             pos: 0,
         };
-        let mut client = Client::<Storage>::new(&mut rx, &mut tx);
+        let mut client = Client::<Storage>::new(&mut rx, &mut tx, &mut outbox);
         let mut connect = Connect::new(VERSION, black_box("probe"));
         connect.keep_alive = 60;
         let sub = [Subscription {

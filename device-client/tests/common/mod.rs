@@ -127,7 +127,9 @@ impl embedded_io::ReadReady for Tcp {
     }
 }
 
-pub type S = Fixed<4, 4, 0, 256, 0>;
+pub type S = Fixed<4, 0, 0, 0, 0>;
+/// Outbox bytes per test client: room for several queued messages.
+pub const OUTBOX: usize = 2048;
 
 /// What a test saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,7 +209,7 @@ pub fn connect_opts(v: ProtocolVersion, id: &str, clean: bool) -> Connect<'_> {
 impl Dev {
     pub fn new(port: u16, rx: usize, tx: usize) -> Self {
         Self {
-            client: Client::new(leak_buf(rx), leak_buf(tx)),
+            client: Client::new(leak_buf(rx), leak_buf(tx), leak_buf(OUTBOX)),
             io: Tcp::connect(port),
             seen: Vec::new(),
             port,

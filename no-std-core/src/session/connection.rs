@@ -6,7 +6,7 @@ use super::alias::{AliasUse, InboundAliases, OutboundAliases};
 use super::inbound::{AckToken, InFlight, InState, reason};
 use super::keepalive::{KeepAlive, KeepAliveAction};
 use super::message::Message;
-use super::outbound::{OutFlight, OutState};
+use super::outbound::{NoOutbox, OutFlight, OutState, Outbox};
 use super::queue::DropReason;
 use super::role::{Client, ConnAckFields, Role, RoleState, Server};
 use super::state::Session;
@@ -178,7 +178,7 @@ pub struct Connection<R: Role, S: Storage> {
     aliases_out: OutboundAliases<S::Bytes, S::Aliases>,
     control: R::Controls<Control>,
     events: R::Events<Lite>,
-    reserved: heapless::Vec<PacketId, RESERVED_CAP>,
+    reserved: heapless::Vec<PacketId, RESERVED_CAP, u8>,
     /// What is used of the [`Config`] after construction (the rest is in `limits`,
     /// `keep_alive` and `connack`): a client keeps 1 byte rather than the whole `Config`.
     auto_ack: bool,
@@ -580,7 +580,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
             return Ok(());
         };
         match self.session.entry(i).map(|e| &e.state) {
-            Some(OutState::AwaitPubAck(_)) => {
+            Some(OutState::AwaitPubAck(_) | OutState::OutboxPubAck) => {
                 self.complete(i, ack.packet_id, ack_reason(ack));
                 Ok(())
             }
@@ -594,7 +594,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
         };
         match self.session.outbound.get_mut(i) {
             #[cfg(feature = "qos2")]
-            Some(e) if matches!(e.state, OutState::AwaitPubRec(_)) => {
+            Some(e) if matches!(e.state, OutState::AwaitPubRec(_) | OutState::OutboxPubRec) => {
                 let r = ack_reason(ack);
                 if r.is_error() {
                     // 5.0 4.3.3: a PUBREC of 0x80 or above ends the flow; no PUBREL.
@@ -818,6 +818,19 @@ impl<R: Role, S: Storage> Connection<R, S> {
         now: Instant,
         out: &mut [u8],
     ) -> Result<Option<usize>, EncodeError> {
+        self.poll_transmit_with(now, out, &mut NoOutbox)
+    }
+
+    /// [`poll_transmit`](Self::poll_transmit) for an application that keeps (some of) its
+    /// outgoing PUBLISH packets itself: a re-sent one is written by `outbox`. Its new
+    /// messages go after everything this returns: once it returns `Ok(None)`, start each
+    /// with [`start_outbox_publish`](Self::start_outbox_publish).
+    pub fn poll_transmit_with(
+        &mut self,
+        now: Instant,
+        out: &mut [u8],
+        outbox: &mut impl Outbox,
+    ) -> Result<Option<usize>, EncodeError> {
         if let Some(&c) = self.control.get(0) {
             let n = self.encode_control(c, out)?;
             self.control.pop_front();
@@ -835,7 +848,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
             self.keep_alive.on_transmit(now);
             return Ok(Some(n));
         }
-        if let Some(n) = self.transmit_resend(now, out)? {
+        if let Some(n) = self.transmit_resend(now, out, outbox)? {
             self.keep_alive.on_transmit(now);
             return Ok(Some(n));
         }
@@ -946,25 +959,35 @@ impl<R: Role, S: Storage> Connection<R, S> {
         &mut self,
         now: Instant,
         out: &mut [u8],
+        outbox: &mut impl Outbox,
     ) -> Result<Option<usize>, EncodeError> {
+        let max = usize::try_from(self.limits.peer_max_packet).unwrap_or(usize::MAX);
+        // Without queue slots no message was ever stored here (see `stores_messages`).
+        let stored = self.session.queue.stores_messages();
         while let Some(i) = self.session.next_resend() {
             let Some(e) = self.session.entry(i) else {
                 return Ok(None);
             };
             let pid = e.pid;
             let result = match &e.state {
-                OutState::AwaitPubAck(m) => {
+                OutState::AwaitPubAck(m) if stored => {
                     self.encode_publish(now, m, QosPid::AtLeastOnce(pid), true, out)
                 }
                 #[cfg(feature = "qos2")]
-                OutState::AwaitPubRec(m) => {
+                OutState::AwaitPubRec(m) if stored => {
                     self.encode_publish(now, m, QosPid::ExactlyOnce(pid), true, out)
                 }
+                #[cfg(feature = "qos2")]
+                OutState::AwaitPubRec(_) => Err(Send::TooLarge),
+                OutState::AwaitPubAck(_) => Err(Send::TooLarge),
                 #[cfg(feature = "qos2")]
                 OutState::AwaitPubComp => PubResponse::new(pid)
                     .encode(self.version, PacketType::PubRel, out)
                     .map(|n| (n, AliasUse::None))
                     .map_err(Send::Encode),
+                OutState::OutboxPubAck => from_outbox(outbox, QosPid::AtLeastOnce(pid), out, max),
+                #[cfg(feature = "qos2")]
+                OutState::OutboxPubRec => from_outbox(outbox, QosPid::ExactlyOnce(pid), out, max),
             };
             match result {
                 Ok((n, alias)) => {
@@ -984,6 +1007,15 @@ impl<R: Role, S: Storage> Connection<R, S> {
                         Some(OutState::AwaitPubRec(m)) => {
                             self.session.report_drop(m, DropReason::TooLarge)
                         }
+                        #[cfg(feature = "qos2")]
+                        Some(OutState::OutboxPubRec) => self.push_event(Lite::Published {
+                            packet_id: pid,
+                            reason: ReasonCode::PacketTooLarge,
+                        }),
+                        Some(OutState::OutboxPubAck) => self.push_event(Lite::Published {
+                            packet_id: pid,
+                            reason: ReasonCode::PacketTooLarge,
+                        }),
                         _ => {}
                     }
                 }
@@ -1006,6 +1038,9 @@ impl<R: Role, S: Storage> Connection<R, S> {
         now: Instant,
         out: &mut [u8],
     ) -> Result<Option<usize>, EncodeError> {
+        if !self.session.queue.stores_messages() {
+            return Ok(None);
+        }
         self.session.queue.expire(now);
         loop {
             self.session.index_pids();
@@ -1075,6 +1110,61 @@ impl<R: Role, S: Storage> Connection<R, S> {
                 }
             }
         }
+    }
+
+    /// The QoS a message published at `qos` goes out with on this connection: at most the
+    /// peer's Maximum QoS (and 1 without the `qos2` feature).
+    pub fn send_qos(&self, qos: QoS) -> QoS {
+        #[allow(unused_mut)]
+        let mut q = qos.min(self.limits.max_qos);
+        #[cfg(not(feature = "qos2"))]
+        {
+            q = q.min(QoS::AtLeastOnce);
+        }
+        q
+    }
+
+    /// Starts the flow of a new PUBLISH at `qos` (from [`send_qos`](Self::send_qos)) that
+    /// the application sends from its own [`Outbox`], once
+    /// [`poll_transmit_with`](Self::poll_transmit_with) has nothing to send: returns the
+    /// packet identifier to write into it (`QosPid::AtMostOnce` for QoS 0), or `None` while
+    /// it must wait (not connected; the send window, i.e. the peer's Receive Maximum
+    /// [MQTT-3.3.4-7], or the in-flight table is full). The caller writes the packet right
+    /// away; the engine then awaits its acknowledgement (reported as
+    /// [`Event::Published`]) and asks the outbox for it again when a resumed session
+    /// re-sends it. A new session (Session Present 0) forgets such flows: the application
+    /// sends those messages again as new ones
+    /// ([`Session::outbox_pending`](super::Session::outbox_pending) tells which are gone).
+    pub fn start_outbox_publish(&mut self, now: Instant, qos: QoS) -> Option<QosPid> {
+        if self.state != State::Open {
+            return None;
+        }
+        let qos_pid = if qos == QoS::AtMostOnce {
+            QosPid::AtMostOnce
+        } else {
+            let len = self.session.outbound.len();
+            if len >= usize::from(self.limits.send_window)
+                || len >= self.session.outbound.capacity()
+            {
+                return None;
+            }
+            let pid = self.allocate_pid()?;
+            let (state, qos_pid) = match qos {
+                #[cfg(feature = "qos2")]
+                QoS::ExactlyOnce => (OutState::OutboxPubRec, QosPid::ExactlyOnce(pid)),
+                _ => (OutState::OutboxPubAck, QosPid::AtLeastOnce(pid)),
+            };
+            self.session
+                .push_outbound(OutFlight {
+                    pid,
+                    state,
+                    resend: false,
+                })
+                .ok()?;
+            qos_pid
+        };
+        self.keep_alive.on_transmit(now);
+        Some(qos_pid)
     }
 
     fn encode_publish(
@@ -1167,6 +1257,20 @@ impl<R: Role, S: Storage> Connection<R, S> {
         }
         header.set_dup(dst, dup).map_err(Send::Encode)?;
         Ok(Some(len))
+    }
+}
+
+/// A re-sent PUBLISH from the application's outbox.
+fn from_outbox(
+    outbox: &mut impl Outbox,
+    qos_pid: QosPid,
+    out: &mut [u8],
+    max: usize,
+) -> Result<(usize, AliasUse), Send> {
+    match outbox.resend(qos_pid, out, max) {
+        Ok(Some(n)) => Ok((n, AliasUse::None)),
+        Ok(None) => Err(Send::TooLarge),
+        Err(e) => Err(Send::Encode(e)),
     }
 }
 

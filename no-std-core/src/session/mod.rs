@@ -81,7 +81,7 @@ pub use alias::Alias;
 pub use connection::{AcceptError, Connection, Limits};
 pub use inbound::{AckToken, InFlight};
 pub use message::{Message, MessageError};
-pub use outbound::OutFlight;
+pub use outbound::{NoOutbox, OutFlight, Outbox};
 pub use pid::PidAllocator;
 pub use queue::{DropReason, Qos0Overflow, QueuePolicy, Queued, ReliableOverflow};
 pub use role::{

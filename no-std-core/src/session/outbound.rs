@@ -12,7 +12,7 @@
 //! original order (3.1.1 [MQTT-4.4.0-1], [MQTT-4.6.0-1]; 5.0 [MQTT-4.4.0-1]).
 
 use super::message::Message;
-use crate::codec::PacketId;
+use crate::codec::{EncodeError, PacketId, QosPid};
 
 /// The state of one outgoing QoS 1/2 message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +28,41 @@ pub(crate) enum OutState<B> {
     /// PUBREL sent, waiting for PUBCOMP; the message itself is no longer needed.
     #[cfg(feature = "qos2")]
     AwaitPubComp,
+    /// QoS 1 PUBLISH sent from the application's [`Outbox`] (the engine keeps no copy),
+    /// waiting for PUBACK.
+    OutboxPubAck,
+    /// QoS 2 PUBLISH sent from the application's [`Outbox`], waiting for PUBREC.
+    #[cfg(feature = "qos2")]
+    OutboxPubRec,
+}
+
+/// Where an application that keeps its outgoing PUBLISH packets itself (a client with a
+/// caller-supplied outbox buffer) has them. The engine tracks their flows like those of
+/// the messages it stores (started with
+/// [`Connection::start_outbox_publish`](super::Connection::start_outbox_publish)) and asks
+/// the outbox for the packet when a resumed session must re-send it.
+pub trait Outbox {
+    /// Writes into `out` the PUBLISH of the in-flight message `qos_pid` (the identifier and
+    /// QoS it was first sent with) with DUP set, and returns its length. `Ok(None)` when it
+    /// cannot be sent: unknown, or larger than `max` (the peer's Maximum Packet Size); the
+    /// engine then ends its flow, reported as `Published` with 0x95 Packet too large.
+    /// [`EncodeError::InsufficientSize`]: `out` is too short (nothing changed).
+    fn resend(
+        &mut self,
+        qos_pid: QosPid,
+        out: &mut [u8],
+        max: usize,
+    ) -> Result<Option<usize>, EncodeError>;
+}
+
+/// The [`Outbox`] of an application that gives the engine all its messages: it has none.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoOutbox;
+
+impl Outbox for NoOutbox {
+    fn resend(&mut self, _: QosPid, _: &mut [u8], _: usize) -> Result<Option<usize>, EncodeError> {
+        Ok(None)
+    }
 }
 
 /// One entry of the outgoing in-flight table.
@@ -52,8 +87,7 @@ impl<B> OutFlight<B> {
             OutState::AwaitPubAck(m) => Some(m),
             #[cfg(feature = "qos2")]
             OutState::AwaitPubRec(m) => Some(m),
-            #[cfg(feature = "qos2")]
-            OutState::AwaitPubComp => None,
+            _ => None,
         }
     }
 

@@ -141,6 +141,13 @@ impl<B, Q: Default> Default for MessageQueue<B, Q> {
 }
 
 impl<B: OwnedBytes, Q: Slots<Queued<B>>> MessageQueue<B, Q> {
+    /// `false` for a storage with no queue slots (a client whose messages live in its own
+    /// outbox): then the session never holds a message at all. A constant for fixed
+    /// storage, so the engine's code that sends stored messages is left out of firmware.
+    pub(crate) fn stores_messages(&self) -> bool {
+        self.items.capacity() != 0
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.items.len().saturating_sub(self.dropped)
     }
@@ -324,7 +331,7 @@ impl<B: OwnedBytes, Q: Slots<Queued<B>>> MessageQueue<B, Q> {
 
     /// Moves every expired message to the dropped list, keeping the order of the others.
     pub(crate) fn expire(&mut self, now: Instant) {
-        if self.expiring == 0 {
+        if self.expiring == 0 || !self.stores_messages() {
             return;
         }
         while let Some(i) = self.position_pending(|m| m.is_expired(now)) {
@@ -334,7 +341,7 @@ impl<B: OwnedBytes, Q: Slots<Queued<B>>> MessageQueue<B, Q> {
 
     /// The earliest expiry among queued messages.
     pub(crate) fn next_expiry(&self) -> Option<Instant> {
-        if self.expiring == 0 {
+        if self.expiring == 0 || !self.stores_messages() {
             return None;
         }
         // A plain loop: `Iterator::min` is a 180-byte function on a Cortex-M.
@@ -349,7 +356,7 @@ impl<B: OwnedBytes, Q: Slots<Queued<B>>> MessageQueue<B, Q> {
 
     /// The next dropped message to report.
     pub(crate) fn pop_dropped(&mut self) -> Option<(Message<B>, DropReason)> {
-        if self.dropped == 0 {
+        if self.dropped == 0 || !self.stores_messages() {
             return None;
         }
         let q = self.items.pop_front()?;

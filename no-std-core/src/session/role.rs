@@ -113,16 +113,16 @@ impl sealed::Sealed for Server {}
 impl Role for Client {
     const IS_SERVER: bool = false;
     type State<B: OwnedBytes> = ClientState;
-    type Events<T: Debug> = heapless::Vec<T, 8>;
-    type Controls<T: Debug> = heapless::Vec<T, 4>;
+    type Events<T: Debug> = heapless::Vec<T, 8, u8>;
+    type Controls<T: Debug> = heapless::Vec<T, 4, u8>;
     type ConnAck = NoConnAck;
 }
 
 impl Role for Server {
     const IS_SERVER: bool = true;
     type State<B: OwnedBytes> = ServerState<B>;
-    type Events<T: Debug> = heapless::Vec<T, 8>;
-    type Controls<T: Debug> = heapless::Vec<T, 8>;
+    type Events<T: Debug> = heapless::Vec<T, 8, u8>;
+    type Controls<T: Debug> = heapless::Vec<T, 8, u8>;
     type ConnAck = ServerConnAck;
 }
 

@@ -285,6 +285,22 @@ impl<R: Role, S: Storage> Session<R, S> {
             .or_else(|| (guess + 1..len).find(|&i| hit(i)))
     }
 
+    /// `true` while the outgoing flow `pid`, started with
+    /// [`Connection::start_outbox_publish`](super::Connection::start_outbox_publish), still
+    /// needs its PUBLISH (not yet acknowledged by PUBACK, or by PUBREC for QoS 2). An
+    /// outbox drops a sent message once this is `false`, unless a new session (CONNACK with
+    /// Session Present 0) ended the flow: then it sends the message again as a new one.
+    pub fn outbox_pending(&self, pid: PacketId) -> bool {
+        self.outbound_position(pid)
+            .and_then(|i| self.outbound.get(i))
+            .is_some_and(|e| match e.state {
+                OutState::OutboxPubAck => true,
+                #[cfg(feature = "qos2")]
+                OutState::OutboxPubRec => true,
+                _ => false,
+            })
+    }
+
     /// The first entry marked `resend`, if any.
     pub(crate) fn next_resend(&mut self) -> Option<usize> {
         if self.resending == 0 {
@@ -454,6 +470,8 @@ impl<R: Role, S: Storage> Session<R, S> {
                     completed(e.pid);
                     continue;
                 }
+                // The application's outbox sends these again itself.
+                _ => continue,
             };
             // Insert after the ones already put back to keep the original order.
             if self.queue_insert(requeued, msg) {
@@ -468,6 +486,9 @@ impl<R: Role, S: Storage> Session<R, S> {
     }
 
     fn queue_insert(&mut self, index: usize, msg: Message<S::Bytes>) -> bool {
+        if !self.queue.stores_messages() {
+            return false;
+        }
         if index == 0 {
             return self.queue.push_front(msg).is_ok();
         }

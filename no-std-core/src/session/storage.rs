@@ -53,7 +53,7 @@ pub trait Slots<T> {
     }
 }
 
-impl<T, const N: usize> Slots<T> for heapless::Vec<T, N> {
+impl<T, const N: usize, L: heapless::LenType> Slots<T> for heapless::Vec<T, N, L> {
     fn len(&self) -> usize {
         self.as_slice().len()
     }
@@ -169,7 +169,7 @@ pub trait OwnedBytes: AsRef<[u8]> + Clone + core::fmt::Debug + 'static {
     }
 }
 
-impl<const N: usize> OwnedBytes for heapless::Vec<u8, N> {
+impl<const N: usize, L: heapless::LenType + 'static> OwnedBytes for heapless::Vec<u8, N, L> {
     fn build(len: usize, fill: impl FnOnce(&mut [u8])) -> Option<Self> {
         let mut v = heapless::Vec::new();
         v.resize(len, 0).ok()?;
@@ -227,6 +227,9 @@ pub trait Storage {
 /// - `ALIASES`: topic aliases per direction;
 /// - `BYTES`: the longest topic or payload kept;
 /// - `SUBS`: subscriptions (default 8).
+///
+/// Lengths are kept narrow (firmware pays for every byte of a session): `BYTES` is at most
+/// 65,535 and each count at most 255 (checked at compile time).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Fixed<
     const INFLIGHT: usize,
@@ -244,12 +247,13 @@ impl<
     const SUBS: usize,
 > Storage for Fixed<INFLIGHT, QUEUE, ALIASES, BYTES, SUBS>
 {
-    type Bytes = heapless::Vec<u8, BYTES>;
-    type Outbound = heapless::Vec<OutFlight<Self::Bytes>, INFLIGHT>;
-    type Inbound = heapless::Vec<InFlight, INFLIGHT>;
-    type Queue = heapless::Vec<Queued<Self::Bytes>, QUEUE>;
-    type Aliases = heapless::Vec<Alias<Self::Bytes>, ALIASES>;
-    type Subscriptions = heapless::Vec<StoredSubscription<Self::Bytes>, SUBS>;
+    // Narrow lengths: firmware pays for every byte of a session.
+    type Bytes = heapless::Vec<u8, BYTES, u16>;
+    type Outbound = heapless::Vec<OutFlight<Self::Bytes>, INFLIGHT, u8>;
+    type Inbound = heapless::Vec<InFlight, INFLIGHT, u8>;
+    type Queue = heapless::Vec<Queued<Self::Bytes>, QUEUE, u8>;
+    type Aliases = heapless::Vec<Alias<Self::Bytes>, ALIASES, u8>;
+    type Subscriptions = heapless::Vec<StoredSubscription<Self::Bytes>, SUBS, u8>;
 }
 
 /// Heap storage for the broker: every container starts empty without allocating, grows on

@@ -1,0 +1,374 @@
+//! The outbox: outgoing messages kept encoded in a caller-supplied byte slice, from
+//! `publish` until they are sent (QoS 0) or acknowledged (QoS 1: PUBACK; QoS 2: PUBREC),
+//! so that a reconnect that resumes the session re-sends them (DUP) and one that does not
+//! sends them again as new messages. The session engine tracks their flows
+//! ([`Connection::start_outbox_publish`](tern_core::session::Connection::start_outbox_publish))
+//! and asks for the bytes through [`session::Outbox`].
+//!
+//! Records follow each other from the start of the slice, in publish order:
+//!
+//! ```text
+//! [body length: u16 BE][topic end: u16 BE][flags: u8][packet id: u16 BE][body]
+//! ```
+//!
+//! The body is the PUBLISH without its fixed header and without a packet identifier (the
+//! topic, then in 5.0 the property block, then the payload); the identifier goes at "topic
+//! end" when the packet is written. Flags: bit 0 RETAIN, bits 1-2 the QoS asked for, bit 6
+//! encoded for 5.0, bit 7 sent (the identifier is valid). Writing the packet rebuilds the
+//! fixed header, so the QoS can be lowered to the broker's Maximum QoS and DUP set on a
+//! re-send without touching the record.
+
+use tern_core::codec::{EncodeError, Packet, PacketId, ProtocolVersion, Publish, QoS, QosPid};
+use tern_core::session::{self, Session, Storage};
+
+use crate::Error;
+
+/// Bytes of a record before its body.
+pub(crate) const RECORD_HEADER: usize = 7;
+
+const RETAIN: u8 = 0x01;
+const V5: u8 = 0x40;
+const SENT: u8 = 0x80;
+
+/// The caller's outbox slice and how much of it records use.
+#[derive(Debug)]
+pub(crate) struct Outbox<'b> {
+    buf: &'b mut [u8],
+    used: usize,
+}
+
+/// One record, read from the slice.
+#[derive(Clone, Copy)]
+struct Record<'a> {
+    flags: u8,
+    topic_end: usize,
+    pid: u16,
+    body: &'a [u8],
+}
+
+impl Record<'_> {
+    fn qos(&self) -> QoS {
+        match (self.flags >> 1) & 3 {
+            0 => QoS::AtMostOnce,
+            1 => QoS::AtLeastOnce,
+            _ => QoS::ExactlyOnce,
+        }
+    }
+
+    fn sent(&self) -> bool {
+        self.flags & SENT != 0
+    }
+
+    /// The body for a connection of `v5` (converted if it was encoded for the other
+    /// version): the part before the identifier, the property block to insert (5.0 from
+    /// 3.1.1: none, i.e. its zero length), and the rest.
+    #[cfg_attr(not(all(feature = "v3", feature = "v5")), allow(unused_mut))]
+    fn parts(&self, v5: bool) -> (&[u8], &'static [u8], &[u8]) {
+        let (head, mut tail) = self.body.split_at(self.topic_end.min(self.body.len()));
+        let mut insert: &'static [u8] = &[];
+        #[cfg(all(feature = "v3", feature = "v5"))]
+        if (self.flags & V5 != 0) != v5 {
+            if v5 {
+                insert = &[0];
+            } else {
+                // Drop the property block: a variable byte integer length, then that many.
+                let mut len = 0usize;
+                let mut shift = 0;
+                let mut n = 0usize;
+                for &b in tail.iter().take(4) {
+                    len |= usize::from(b & 0x7F) << shift;
+                    shift += 7;
+                    n += 1;
+                    if b & 0x80 == 0 {
+                        break;
+                    }
+                }
+                tail = tail.get(n.saturating_add(len)..).unwrap_or_default();
+            }
+        }
+        let _ = v5;
+        (head, insert, tail)
+    }
+
+    /// The PUBLISH's size when written at `qos` on a connection of `v5`.
+    fn size(&self, qos: QoS, v5: bool) -> usize {
+        let (a, b, c) = self.parts(v5);
+        let pid = if qos == QoS::AtMostOnce { 0 } else { 2 };
+        let rl = a.len() + b.len() + c.len() + pid;
+        1 + vbi_len(rl) + rl
+    }
+
+    /// Writes the PUBLISH with `qos_pid` (and DUP) into `out`: `Ok(None)` if larger than
+    /// `max`.
+    fn write(
+        &self,
+        qos_pid: QosPid,
+        dup: bool,
+        v5: bool,
+        out: &mut [u8],
+        max: usize,
+    ) -> Result<Option<usize>, EncodeError> {
+        let qos = qos_pid.qos();
+        let size = self.size(qos, v5);
+        if size > max {
+            return Ok(None);
+        }
+        let dst = out
+            .get_mut(..size)
+            .ok_or(EncodeError::InsufficientSize { required: size })?;
+        let (a, b, c) = self.parts(v5);
+        let pid = qos_pid.packet_id().map(PacketId::get);
+        // [MQTT-3.3.1-2]: DUP is 0 on a QoS 0 PUBLISH.
+        let dup = dup && pid.is_some();
+        let mut w = Writer { out: dst, at: 0 };
+        w.put(&[0x30 | u8::from(dup) << 3 | (qos as u8) << 1 | (self.flags & RETAIN)]);
+        let mut rl = size - 1 - vbi_len(size - 1);
+        loop {
+            let byte = (rl % 128) as u8;
+            rl /= 128;
+            w.put(&[if rl > 0 { byte | 0x80 } else { byte }]);
+            if rl == 0 {
+                break;
+            }
+        }
+        w.put(a);
+        if let Some(pid) = pid {
+            w.put(&pid.to_be_bytes());
+        }
+        w.put(b);
+        w.put(c);
+        Ok(Some(size))
+    }
+}
+
+struct Writer<'o> {
+    out: &'o mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, b: &[u8]) {
+        let end = self.at + b.len();
+        if let Some(d) = self.out.get_mut(self.at..end) {
+            d.copy_from_slice(b);
+        }
+        self.at = end;
+    }
+}
+
+/// Bytes of the variable byte integer for a Remaining Length `rl` (2.2.3).
+fn vbi_len(rl: usize) -> usize {
+    match rl {
+        0..128 => 1,
+        128..16_384 => 2,
+        16_384..2_097_152 => 3,
+        _ => 4,
+    }
+}
+
+impl<'b> Outbox<'b> {
+    pub(crate) fn new(buf: &'b mut [u8]) -> Self {
+        Self { buf, used: 0 }
+    }
+
+    /// The record at `at`, if one starts there.
+    fn record(&self, at: usize) -> Option<Record<'_>> {
+        let h = self.buf.get(at..at + RECORD_HEADER)?;
+        let body_len = usize::from(u16::from_be_bytes([*h.first()?, *h.get(1)?]));
+        let topic_end = usize::from(u16::from_be_bytes([*h.get(2)?, *h.get(3)?]));
+        let flags = *h.get(4)?;
+        let pid = u16::from_be_bytes([*h.get(5)?, *h.get(6)?]);
+        let start = at + RECORD_HEADER;
+        let body = self.buf.get(start..start + body_len)?;
+        Some(Record {
+            flags,
+            topic_end,
+            pid,
+            body,
+        })
+    }
+
+    /// The offsets of every record, in order.
+    fn offsets(&self) -> impl Iterator<Item = usize> + '_ {
+        let mut at = 0;
+        core::iter::from_fn(move || {
+            let r = self.record(at)?;
+            let here = at;
+            at += RECORD_HEADER + r.body.len();
+            (here < self.used).then_some(here)
+        })
+    }
+
+    /// Messages not sent yet.
+    pub(crate) fn queued_len(&self) -> usize {
+        self.offsets()
+            .filter(|&at| self.record(at).is_some_and(|r| !r.sent()))
+            .count()
+    }
+
+    /// Appends `publish` (its QoS field is ignored: `qos` is kept), encoded for `version`.
+    /// [`Error::QueueFull`] while earlier records leave too little room; [`Error::TooLarge`]
+    /// if it could never fit.
+    pub(crate) fn push(
+        &mut self,
+        version: ProtocolVersion,
+        publish: &Publish<'_>,
+        qos: QoS,
+    ) -> Result<(), Error> {
+        let packet = Packet::Publish(*publish);
+        let total = publish.encoded_len(version).map_err(Error::Encode)?;
+        // The fixed header's length (2 to 5 bytes) is the one consistent with its
+        // Remaining Length.
+        let fixed = (2..=5)
+            .find(|&f| total >= f && 1 + vbi_len(total - f) == f)
+            .ok_or(Error::TooLarge)?;
+        let body_len = total - fixed;
+        let need = RECORD_HEADER + body_len;
+        if need > self.buf.len() {
+            return Err(Error::TooLarge);
+        }
+        if self.used + need > self.buf.len() {
+            return Err(Error::QueueFull);
+        }
+        let topic_end = 2 + publish.topic.len();
+        let (Ok(body16), Ok(topic16)) = (u16::try_from(body_len), u16::try_from(topic_end)) else {
+            return Err(Error::TooLarge);
+        };
+        // Encoded so that the body lands right after the record header: the fixed header
+        // goes where the record header is then written.
+        let at = self.used + RECORD_HEADER - fixed;
+        let dst = self
+            .buf
+            .get_mut(at..self.used + need)
+            .ok_or(Error::QueueFull)?;
+        packet.encode(version, dst)?;
+        let header = self
+            .buf
+            .get_mut(self.used..self.used + RECORD_HEADER)
+            .unwrap_or_default();
+        let mut flags = u8::from(publish.retain) | (qos as u8) << 1;
+        if version.is_v5() {
+            flags |= V5;
+        }
+        let [b0, b1] = body16.to_be_bytes();
+        let [t0, t1] = topic16.to_be_bytes();
+        if let Some(h) = header.get_mut(..RECORD_HEADER) {
+            h.copy_from_slice(&[b0, b1, t0, t1, flags, 0, 0]);
+        }
+        self.used += RECORD_HEADER + body_len;
+        Ok(())
+    }
+
+    /// Removes the record at `at`.
+    fn remove(&mut self, at: usize) {
+        if let Some(r) = self.record(at) {
+            let n = RECORD_HEADER + r.body.len();
+            if let Some(tail) = self.buf.get_mut(at..self.used) {
+                crate::engine::shift_out(tail, n, self.used - at);
+            }
+            self.used -= n;
+        }
+    }
+
+    /// Drops sent records whose flow no longer needs them (acknowledged, or ended by the
+    /// engine): after PUBACK / PUBREC / PUBCOMP and on every `Published` event.
+    pub(crate) fn sync<R: session::Role, S: Storage>(&mut self, session: &Session<R, S>) {
+        let mut at = 0;
+        while let Some(r) = self.record(at).filter(|_| at < self.used) {
+            if let Some(pid) = PacketId::new(r.pid).filter(|_| r.sent())
+                && !session.outbox_pending(pid)
+            {
+                self.remove(at);
+            } else {
+                at += RECORD_HEADER + r.body.len();
+            }
+        }
+    }
+
+    /// After CONNACK: a sent record whose flow the session no longer has (a new session,
+    /// Session Present 0) is sent again as a new message, in its place in the order.
+    pub(crate) fn requeue<R: session::Role, S: Storage>(&mut self, session: &Session<R, S>) {
+        let mut at = 0;
+        while let Some(r) = self.record(at).filter(|_| at < self.used) {
+            let orphan =
+                r.sent() && PacketId::new(r.pid).is_none_or(|pid| !session.outbox_pending(pid));
+            let next = at + RECORD_HEADER + r.body.len();
+            if orphan && let Some(f) = self.buf.get_mut(at + 4) {
+                *f &= !SENT;
+            }
+            at = next;
+        }
+    }
+
+    /// The first record not sent yet: its offset, QoS asked for and size at `qos` on a
+    /// connection of `v5` (call again with the QoS the connection allows).
+    pub(crate) fn next_queued(&self) -> Option<(usize, QoS)> {
+        self.offsets().find_map(|at| {
+            let r = self.record(at)?;
+            (!r.sent()).then(|| (at, r.qos()))
+        })
+    }
+
+    /// The size of the record at `at` written at `qos` for `v5`.
+    pub(crate) fn size(&self, at: usize, qos: QoS, v5: bool) -> usize {
+        self.record(at).map_or(usize::MAX, |r| r.size(qos, v5))
+    }
+
+    /// Writes the record at `at` as its first send with `qos_pid`, then drops it (QoS 0) or
+    /// marks it sent. The caller checked its size.
+    pub(crate) fn send(
+        &mut self,
+        at: usize,
+        qos_pid: QosPid,
+        v5: bool,
+        out: &mut [u8],
+    ) -> Result<usize, EncodeError> {
+        let n = match self.record(at) {
+            Some(r) => r.write(qos_pid, false, v5, out, usize::MAX)?.unwrap_or(0),
+            None => 0,
+        };
+        match qos_pid.packet_id() {
+            None => self.remove(at),
+            Some(pid) => {
+                let [p0, p1] = pid.get().to_be_bytes();
+                if let Some(h) = self.buf.get_mut(at + 4..at + RECORD_HEADER) {
+                    let flags = h.first().copied().unwrap_or(0) | SENT;
+                    h.copy_from_slice(&[flags, p0, p1]);
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Drops the record at `at` (too large for the broker).
+    pub(crate) fn drop_at(&mut self, at: usize) {
+        self.remove(at);
+    }
+}
+
+/// The engine's view: the version of the connection being served, and the outbox.
+pub(crate) struct Resender<'o, 'b> {
+    pub(crate) outbox: &'o mut Outbox<'b>,
+    pub(crate) v5: bool,
+}
+
+impl session::Outbox for Resender<'_, '_> {
+    fn resend(
+        &mut self,
+        qos_pid: QosPid,
+        out: &mut [u8],
+        max: usize,
+    ) -> Result<Option<usize>, EncodeError> {
+        let Some(pid) = qos_pid.packet_id().map(PacketId::get) else {
+            return Ok(None);
+        };
+        let o = &*self.outbox;
+        let found = o
+            .offsets()
+            .find_map(|at| o.record(at).filter(|r| r.sent() && r.pid == pid));
+        match found {
+            Some(r) => r.write(qos_pid, true, self.v5, out, max),
+            None => Ok(None),
+        }
+    }
+}
