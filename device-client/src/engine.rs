@@ -159,8 +159,9 @@ impl<'b, S: Storage> Client<'b, S> {
     /// from [`publish`](Self::publish) until they are sent (QoS 0) or acknowledged (QoS 1:
     /// PUBACK; QoS 2: PUBREC), so that a reconnect re-sends them. Each message takes 7
     /// bytes plus its PUBLISH without fixed header and packet identifier (for a short topic
-    /// and payload: 2 + topic + payload in 3.1.1, one more for 5.0 properties). No
-    /// allocation; nothing is sent yet.
+    /// and payload: 2 + topic + payload in 3.1.1, one more for 5.0 properties); queuing one
+    /// needs room for its fixed header (2 to 5 bytes) beyond that. No allocation; nothing
+    /// is sent yet.
     pub fn new(rx: &'b mut [u8], tx: &'b mut [u8], outbox: &'b mut [u8]) -> Self {
         Self {
             rx,
@@ -305,7 +306,7 @@ impl<'b, S: Storage> Client<'b, S> {
             Ok(n) if n <= self.tx.len() => {}
             _ => return Err(Error::TooLarge),
         }
-        self.outbox.push(v, p, qos)
+        self.outbox.push(v, p, qos).map(|_| ())
     }
 
     /// Encodes a SUBSCRIBE for `filters` into tx (the front end writes it); returns its

@@ -191,8 +191,9 @@ fn resumed_session_resends_unacknowledged_with_dup_in_order() {
         r.ack(4, 1);
         r.ack(4, 3);
         assert_eq!(r.client.inflight_len(), 0);
-        // The outbox is empty again: a message as large as it allows fits.
-        let mut r2 = Rig::new(7 + 2 + 1 + 1 + 1);
+        // A record takes 7 bytes + body (2 + topic, 1 property byte, payload) and
+        // encoding it needs room for its 2-byte fixed header: exactly one fits.
+        let mut r2 = Rig::new(7 + 2 + 1 + 1 + 1 + 2);
         r2.client
             .publish("t", b"x", QoS::AtLeastOnce, false)
             .unwrap();
@@ -241,8 +242,9 @@ fn new_session_sends_unacknowledged_again_as_new_messages() {
 /// ([MQTT-4.4.0-1]); PUBCOMP completes the flow.
 #[test]
 fn qos2_pubrec_frees_the_copy_and_a_resume_resends_pubrel() {
-    // Room for exactly one record of topic "t", payload "x" (5.0: 1 property byte).
-    let mut r = Rig::new(7 + 2 + 1 + 1 + 1);
+    // Room for exactly one record of topic "t", payload "x" (5.0: 1 property byte), and
+    // for encoding its 2-byte fixed header.
+    let mut r = Rig::new(7 + 2 + 1 + 1 + 1 + 2);
     r.client
         .publish("t", b"x", QoS::ExactlyOnce, false)
         .unwrap();
