@@ -46,7 +46,7 @@ use crate::config::OverflowPolicy;
 use crate::outbuf::OutBuf;
 use crate::router::{Home, SessionId, SubValue};
 use crate::server::ConnectionPermit;
-use crate::session::{CoreConn, Msg, SlotCell, SlotState, now};
+use crate::session::{CoreConn, Msg, Payload, SlotCell, SlotState, now};
 use crate::shard::{ShardCtx, bump, take_remote};
 use crate::shutdown::Shutdown;
 use crate::transport::Transport;
@@ -657,6 +657,8 @@ impl<T: Transport> Connection<T> {
     /// Decodes and handles packets from the front of `data`; returns the bytes consumed and
     /// why the connection must end, if it must.
     fn decode_all(&mut self, a: &Attached, data: &[u8]) -> (usize, Option<End>) {
+        // One clock read per batch of packets (the engine counts in milliseconds).
+        let t = now();
         let mut pos = 0;
         let mut received = 0u64;
         let end = loop {
@@ -667,9 +669,10 @@ impl<T: Transport> Connection<T> {
                     break None;
                 }
                 Ok(Decoded::Packet { packet, consumed }) => {
+                    let frame = rest.get(..consumed).unwrap_or_default();
                     pos += consumed;
                     received += 1;
-                    if let Some(end) = self.on_packet(a, packet) {
+                    if let Some(end) = self.on_packet(a, packet, frame, t) {
                         break Some(end);
                     }
                 }
@@ -679,7 +682,7 @@ impl<T: Transport> Connection<T> {
                     bump(&self.ctx.counters().protocol_errors, 1);
                     info!(client = %a.client_id, "closing: malformed packet: {e}");
                     if let SlotState::Online(conn) = &mut a.slot.borrow_mut().state {
-                        conn.disconnect(now(), e.reason_code());
+                        conn.disconnect(t, e.reason_code());
                     }
                     break Some(End::Invalid(e));
                 }
@@ -689,9 +692,14 @@ impl<T: Transport> Connection<T> {
         (pos, end)
     }
 
-    /// Handles one packet after CONNECT; `Some` ends the connection.
-    fn on_packet(&mut self, a: &Attached, packet: Packet<'_>) -> Option<End> {
-        let t = now();
+    /// Handles one packet after CONNECT (`frame`: its bytes); `Some` ends the connection.
+    fn on_packet(
+        &mut self,
+        a: &Attached,
+        packet: Packet<'_>,
+        frame: &[u8],
+        t: Instant,
+    ) -> Option<End> {
         let mut guard = a.slot.borrow_mut();
         let SlotState::Online(conn) = &mut guard.state else {
             return Some(End::TakenOver);
@@ -718,17 +726,17 @@ impl<T: Transport> Connection<T> {
                     conn.disconnect(t, ReasonCode::RetainNotSupported);
                     return None;
                 }
-                let allowed = !publish.topic.starts_with("$SYS")
-                    && TopicName::new(publish.topic).is_ok_and(|topic| {
-                        self.ctx.shared.authorizer.may_publish(
+                let topic = TopicName::new(publish.topic).ok().filter(|topic| {
+                    !publish.topic.starts_with("$SYS")
+                        && self.ctx.shared.authorizer.may_publish(
                             &ClientInfo {
                                 client_id: &a.client_id,
                                 username: a.username.as_deref(),
                             },
-                            topic,
+                            *topic,
                         )
-                    });
-                if !allowed {
+                });
+                let Some(topic) = topic else {
                     // Clients may not publish to $SYS; others per the authorizer. The
                     // message is acknowledged (0x87 in 5.0) and dropped.
                     bump(&self.ctx.counters().pub_dropped, 1);
@@ -736,8 +744,12 @@ impl<T: Transport> Connection<T> {
                         conn.accept(token, ReasonCode::NotAuthorized);
                     }
                     return None;
-                }
-                let msg = Msg::from_publish(t, publish.topic, &publish, qos);
+                };
+                // One copy of the packet holds the message's topic, payload and (for
+                // subscribers of this version and QoS) its encoding.
+                let owned = Payload(bytes::Bytes::copy_from_slice(frame));
+                let msg =
+                    Msg::from_publish_frame(t, topic, &publish, qos, a.version, frame, &owned);
                 drop(guard);
                 let reason = match msg {
                     Ok(msg) => {

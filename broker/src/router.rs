@@ -161,6 +161,17 @@ pub(crate) struct Router {
     next_assigned: AtomicU64,
 }
 
+/// Buffers [`RouterState::route`] reuses from one PUBLISH to the next (one per shard), so
+/// routing allocates nothing once they have grown.
+#[derive(Default)]
+pub(crate) struct RouteScratch {
+    /// Matching subscriptions, then sorted by session.
+    matches: Vec<(SessionId, SubValue)>,
+    /// The message encoded once per (version, QoS, RETAIN) among its subscribers; emptied
+    /// after each PUBLISH.
+    encodings: Vec<((ProtocolVersion, QoS, bool), Msg)>,
+}
+
 /// One subscriber's copy of a message, before delivery.
 pub(crate) struct Target {
     pub(crate) shard: usize,
@@ -230,9 +241,13 @@ impl RouterState {
         from: Option<SessionId>,
         msg: &Msg,
         now: Instant,
-        scratch: &mut Vec<(SessionId, SubValue)>,
+        scratch: &mut RouteScratch,
         out: &mut Vec<Target>,
     ) -> Routed {
+        let RouteScratch {
+            matches: scratch,
+            encodings: encoded,
+        } = scratch;
         let mut routed = Routed::default();
         let topic_str = msg.topic();
         let Ok(topic) = TopicName::new(topic_str) else {
@@ -303,7 +318,7 @@ impl RouterState {
         let mut ids: Vec<u32> = Vec::new();
         // Encode once per (version, QoS, RETAIN) among the subscribers; each copy shares
         // the encoding and the engine only patches the packet identifier (and DUP).
-        let mut encoded: Vec<((ProtocolVersion, QoS, bool), Msg)> = Vec::new();
+        encoded.clear();
         let mut i = 0;
         while let Some(&(session, first)) = scratch.get(i) {
             let mut qos = first.options.qos;
@@ -363,6 +378,8 @@ impl RouterState {
                 msg: copy,
             });
         }
+        // The cache must not keep the message's buffers alive.
+        encoded.clear();
         routed
     }
 
@@ -467,7 +484,7 @@ mod tests {
             .subscribe(TopicFilter::new("a/+").unwrap(), 1, opts(QoS::ExactlyOnce));
         s.index
             .subscribe(TopicFilter::new("a/b").unwrap(), 2, opts(QoS::AtMostOnce));
-        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        let (mut scratch, mut out) = (RouteScratch::default(), Vec::new());
         let routed = s.route(
             None,
             &msg("a/b", QoS::AtLeastOnce, false),
@@ -491,7 +508,7 @@ mod tests {
         let f = SharedFilter::parse("$share/g/t").unwrap().unwrap();
         s.index.subscribe_shared(f, 1, opts(QoS::AtMostOnce));
         s.index.subscribe_shared(f, 2, opts(QoS::AtMostOnce));
-        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        let (mut scratch, mut out) = (RouteScratch::default(), Vec::new());
         for _ in 0..4 {
             s.route(
                 None,
@@ -524,7 +541,7 @@ mod tests {
         // [MQTT-3.3.1-10]/[MQTT-3.3.1-11] (3.1.1): empty payload deletes, is not stored.
         let r = router();
         let mut s = r.state();
-        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        let (mut scratch, mut out) = (RouteScratch::default(), Vec::new());
         s.route(
             None,
             &msg("r/1", QoS::AtLeastOnce, true),
@@ -556,7 +573,7 @@ mod tests {
         s.index.subscribe(TopicFilter::new("n").unwrap(), 1, v);
         s.index
             .subscribe(TopicFilter::new("n").unwrap(), 2, opts(QoS::AtMostOnce));
-        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        let (mut scratch, mut out) = (RouteScratch::default(), Vec::new());
         s.route(
             Some(1),
             &msg("n", QoS::AtMostOnce, false),

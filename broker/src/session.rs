@@ -33,6 +33,12 @@ impl OwnedBytes for Payload {
     fn from_slice(data: &[u8]) -> Option<Self> {
         Some(Self(Bytes::copy_from_slice(data)))
     }
+
+    /// A reference-counted slice of the same buffer (the first one turns the buffer into a
+    /// shared one: one small allocation per buffer, then none).
+    fn share(&self, range: std::ops::Range<usize>) -> Option<Self> {
+        (range.start <= range.end && range.end <= self.0.len()).then(|| Self(self.0.slice(range)))
+    }
 }
 
 /// Session storage: grows on demand within the configured limits, shares payloads.

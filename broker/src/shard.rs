@@ -16,7 +16,7 @@ use tracing::debug;
 
 use crate::connection::OUT_BATCH;
 use crate::outbuf::OutBuf;
-use crate::router::{IdMap, Routed, SessionId, ShardMsg, SubValue, Target};
+use crate::router::{IdMap, RouteScratch, Routed, SessionId, ShardMsg, Target};
 use crate::server::Shared;
 use crate::session::{CoreSession, Msg, SlotCell, SlotState, now};
 use crate::shutdown::Shutdown;
@@ -49,7 +49,7 @@ pub(crate) fn bump(c: &AtomicU64, n: u64) {
 }
 
 /// Matches and targets of one routing call, reused.
-type RouteScratch = (Vec<(SessionId, SubValue)>, Vec<Target>);
+type Scratch = (RouteScratch, Vec<Target>);
 
 /// State owned by one shard and shared by its tasks (never across threads).
 pub(crate) struct ShardCtx {
@@ -65,7 +65,7 @@ pub(crate) struct ShardCtx {
     /// Messages for other shards, flushed once per batch of input.
     outbox: RefCell<Vec<Vec<ShardMsg>>>,
     /// Reused buffers for routing.
-    route_scratch: RefCell<RouteScratch>,
+    route_scratch: RefCell<Scratch>,
     /// Output buffers not in use (a connection holds one only while writing).
     spare_out: RefCell<Vec<OutBuf>>,
     /// The engines' deadlines of this shard's connections, earliest first; the timer task
@@ -87,7 +87,7 @@ impl ShardCtx {
             sessions: RefCell::new(IdMap::default()),
             pending: RefCell::new(IdMap::default()),
             outbox: RefCell::new((0..shards).map(|_| Vec::new()).collect()),
-            route_scratch: RefCell::new((Vec::new(), Vec::new())),
+            route_scratch: RefCell::new((RouteScratch::default(), Vec::new())),
             spare_out: RefCell::new(Vec::new()),
             timers: RefCell::new(BTreeSet::new()),
             timer_changed: Notify::new(),

@@ -97,7 +97,8 @@ pub use publish::{Publish, PublishHeader};
 pub use reason::ReasonCode;
 pub use subscribe::{SubAck, Subscribe, Subscription, UnsubAck, Unsubscribe};
 
-use wire::{BlockLens, Reader, VBI_MAX, Vbi, Writer, parse_vbi, vbi_len};
+pub(crate) use wire::vbi_len;
+use wire::{BlockLens, Reader, VBI_MAX, Vbi, Writer, parse_vbi};
 
 /// A Packet Identifier: non-zero by construction (3.1.1 [MQTT-2.3.1-1], 5.0 [MQTT-2.2.1-3]).
 pub type PacketId = NonZeroU16;

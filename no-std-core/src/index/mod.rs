@@ -82,7 +82,6 @@
 //! ```
 
 use alloc::boxed::Box;
-use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
@@ -92,6 +91,7 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use crate::topic::{SharedFilter, TopicFilter, TopicName};
 
 pub(crate) mod children;
+mod inline;
 #[cfg(test)]
 mod tests;
 
@@ -637,26 +637,29 @@ impl<C: Eq + Hash, O> SubscriptionIndex<C, O> {
         if !system && let Some(slot) = &root.multi {
             slot.report("#", &mut f);
         }
-        let mut stack: Vec<Frame<'_, '_, C, O>> = Vec::new();
-        let mut path = String::new();
+        // Inline up to 32 pending nodes and 256 bytes of filter path (the stack grows by at
+        // most one node per topic level); deeper or longer topics spill to the heap.
+        let mut stack: inline::SpillVec<Frame<'_, '_, C, O>, 32> = inline::SpillVec::new();
+        let mut path: inline::SpillString<256> = inline::SpillString::new();
         let (level, rest) = split_level(topic.as_str());
         self.push_children(&mut stack, root, level, rest, 0, !system);
 
         while let Some(frame) = stack.pop() {
             path.truncate(frame.prefix);
             path.push_str(frame.level);
-            path.push('/');
+            path.push_str("/");
             let prefix = path.len();
             let node = frame.node;
             if let Some(slot) = &node.multi {
-                path.push('#');
-                slot.report(&path, &mut f);
+                path.push_str("#");
+                slot.report(path.as_str(), &mut f);
                 path.truncate(prefix);
             }
             match frame.rest {
                 None => {
                     if let Some(slot) = &node.exact {
-                        slot.report(path.strip_suffix('/').unwrap_or(&path), &mut f);
+                        let p = path.as_str();
+                        slot.report(p.strip_suffix('/').unwrap_or(p), &mut f);
                     }
                 }
                 Some(rest) => {
@@ -669,7 +672,7 @@ impl<C: Eq + Hash, O> SubscriptionIndex<C, O> {
 
     fn push_children<'n, 't>(
         &'n self,
-        stack: &mut Vec<Frame<'n, 't, C, O>>,
+        stack: &mut inline::SpillVec<Frame<'n, 't, C, O>, 32>,
         node: &'n Node<C, O>,
         level: &'t str,
         rest: Option<&'t str>,

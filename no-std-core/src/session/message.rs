@@ -281,6 +281,96 @@ impl<B: OwnedBytes> Message<B> {
         Ok(msg)
     }
 
+    /// [`Message::from_publish`] for a PUBLISH decoded from `frame` (the whole packet, fixed
+    /// header included) of a `version` connection, where `owned` holds a copy of `frame`:
+    /// the topic and the payload share `owned`'s storage (one buffer for the message, no
+    /// per-part copy) when `B` can share ([`OwnedBytes::share`]); otherwise they are copied
+    /// as by [`Message::from_publish`].
+    ///
+    /// When the frame is byte for byte what this message encodes to for `version` (same QoS
+    /// and RETAIN, no Topic Alias, no Message Expiry, a minimal Remaining Length), the frame
+    /// itself becomes the message's encoding ([`Message::with_encoded`]): a subscriber of the
+    /// publisher's version and QoS is sent a copy of the received packet with its Packet
+    /// Identifier and DUP patched, and the 5.0 properties forwarded exactly as received.
+    #[cfg(feature = "alloc")]
+    pub fn from_publish_frame(
+        now: Instant,
+        topic: TopicName<'_>,
+        publish: &Publish<'_>,
+        qos: QoS,
+        version: crate::codec::ProtocolVersion,
+        frame: &[u8],
+        owned: &B,
+    ) -> Result<Self, MessageError> {
+        let same = owned.as_ref() == frame;
+        // `part` as a range of `frame`, if it lies within it.
+        let range_of = |part: &[u8]| {
+            let start = (part.as_ptr() as usize).checked_sub(frame.as_ptr() as usize)?;
+            let end = start.checked_add(part.len())?;
+            (same && end <= frame.len()).then_some(start..end)
+        };
+        let topic_range = range_of(topic.as_str().as_bytes());
+        let shared = |range: Option<core::ops::Range<usize>>, part: &[u8]| {
+            range
+                .and_then(|r| owned.share(r))
+                .map_or_else(|| copy(part), Ok)
+        };
+        #[cfg_attr(not(feature = "v5"), allow(unused_mut))]
+        let mut msg = Self {
+            topic: shared(topic_range.clone(), topic.as_str().as_bytes())?,
+            payload: shared(range_of(publish.payload), publish.payload)?,
+            qos,
+            retain: publish.retain,
+            expires_at: Expiry::NEVER,
+            #[cfg(feature = "v5")]
+            utf8_payload: false,
+            #[cfg(feature = "v5")]
+            properties: None,
+            encoded: None,
+        };
+        #[cfg(feature = "v5")]
+        {
+            msg.set_properties_from(&publish.properties)?;
+            msg.expires_at = Expiry::new(
+                publish
+                    .properties
+                    .message_expiry_interval
+                    .map(|s| now + Duration::from_secs(u64::from(s))),
+            );
+        }
+        let _ = now;
+        #[cfg(feature = "v5")]
+        let verbatim = publish.properties.topic_alias.is_none()
+            && publish.properties.subscription_identifiers.is_empty();
+        #[cfg(not(feature = "v5"))]
+        let verbatim = true;
+        let minimal = matches!(
+            crate::codec::FixedHeader::parse(frame),
+            Ok(Some((h, n))) if n == 1 + crate::codec::vbi_len(h.remaining_length)
+        );
+        if let Some(topic_range) = topic_range
+            && verbatim
+            && minimal
+            && qos == publish.qos_pid.qos()
+            && msg.expires_at == Expiry::NEVER
+            && let Some(bytes) = owned.share(0..frame.len())
+        {
+            // The Packet Identifier follows the topic; QoS 0 has none (offset 0).
+            let pid_offset = match qos {
+                QoS::AtMostOnce => Some(0),
+                _ => u32::try_from(topic_range.end).ok(),
+            };
+            if let Some(pid_offset) = pid_offset {
+                msg.encoded = Some(Encoded {
+                    version,
+                    pid_offset,
+                    bytes,
+                });
+            }
+        }
+        Ok(msg)
+    }
+
     /// Copies the forwardable 5.0 properties of `p` (Payload Format Indicator, Content
     /// Type, Response Topic, Correlation Data, User Properties, Subscription Identifiers);
     /// the Message Expiry Interval is set with [`Message::with_expiry`], a Topic Alias is
@@ -465,6 +555,11 @@ impl<B: OwnedBytes> Message<B> {
     #[cfg(feature = "alloc")]
     #[must_use]
     pub fn with_encoded(mut self, version: crate::codec::ProtocolVersion) -> Self {
+        // Every change to the message drops its encoding, so one that is still here (from
+        // an earlier call, or the received frame) is exact.
+        if self.encoded.as_ref().is_some_and(|e| e.version == version) {
+            return self;
+        }
         self.encoded = None;
         if self.expires_at != Expiry::NEVER {
             return self;
@@ -604,5 +699,136 @@ mod tests {
             props::field(&[2, 0, 0, 0, 1, b'x', 1, 0, 0, 0, 0], 1),
             Some(&[][..])
         );
+    }
+}
+
+#[cfg(all(test, feature = "alloc", feature = "v3", feature = "v5"))]
+mod frame_tests {
+    use super::*;
+    use crate::codec::{Packet, PacketId, ProtocolVersion, QosPid, UserProperties};
+    use alloc::vec::Vec;
+
+    /// A reference-counted buffer that can share slices, like the broker's payload type.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    struct Shared(bytes::Bytes);
+
+    impl AsRef<[u8]> for Shared {
+        fn as_ref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+
+    impl OwnedBytes for Shared {
+        fn build(len: usize, fill: impl FnOnce(&mut [u8])) -> Option<Self> {
+            let mut v = alloc::vec![0; len];
+            fill(&mut v);
+            Some(Self(v.into()))
+        }
+        fn share(&self, range: core::ops::Range<usize>) -> Option<Self> {
+            (range.end <= self.0.len()).then(|| Self(self.0.slice(range)))
+        }
+    }
+
+    fn pid(n: u16) -> PacketId {
+        PacketId::new(n).unwrap()
+    }
+
+    fn frame_of(p: &Publish<'_>, v: ProtocolVersion) -> Vec<u8> {
+        let mut out = alloc::vec![0; 256];
+        let n = Packet::Publish(*p).encode(v, &mut out).unwrap();
+        out.truncate(n);
+        out
+    }
+
+    fn build<B: OwnedBytes>(frame: &[u8], v: ProtocolVersion, owned: &B) -> Message<B> {
+        let Packet::Publish(p) = Packet::decode(v, frame).unwrap() else {
+            panic!("not a PUBLISH");
+        };
+        let topic = TopicName::new(p.topic).unwrap();
+        Message::from_publish_frame(Instant::ZERO, topic, &p, p.qos_pid.qos(), v, frame, owned)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_received_frame_is_the_encoding_and_shares_one_buffer() {
+        for v in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+            for qos_pid in [QosPid::AtMostOnce, QosPid::AtLeastOnce(pid(9))] {
+                let mut p = Publish::new("a/b", qos_pid, b"payload");
+                p.retain = true;
+                p.properties.user_properties = UserProperties::Slice(&[("k", "v")]);
+                p.properties.content_type = Some("text/plain");
+                let frame = frame_of(&p, v);
+                let owned = Shared(bytes::Bytes::copy_from_slice(&frame));
+                let m = build(&frame, v, &owned);
+                assert_eq!((m.topic(), m.payload()), ("a/b", &b"payload"[..]));
+                assert_eq!((m.qos(), m.retain()), (qos_pid.qos(), true));
+                // Topic and payload are slices of the one copy.
+                let base = owned.0.as_ptr() as usize;
+                assert!((m.topic.0.as_ptr() as usize) >= base);
+                assert!((m.payload.0.as_ptr() as usize) < base + frame.len());
+                let enc = m.encoded().expect("frame kept as the encoding");
+                assert_eq!(enc.bytes.as_ref(), &frame[..]);
+                // It is exactly what encoding the message would give, with the same
+                // Packet Identifier offset.
+                let fresh = m.clone().with_retain(false).with_retain(true);
+                assert!(fresh.encoded().is_none());
+                let fresh = fresh.with_encoded(v);
+                let fe = fresh.encoded().unwrap();
+                assert_eq!(fe.pid_offset, enc.pid_offset);
+                let mut a = fe.bytes.as_ref().to_vec();
+                let mut b = frame.clone();
+                if let Some(p) = qos_pid.packet_id() {
+                    fe.header().set_packet_id(&mut a, p).unwrap();
+                    enc.header().set_packet_id(&mut b, p).unwrap();
+                }
+                assert_eq!(a, b, "{v:?} {qos_pid:?}");
+                // Asking for the same version keeps it; another version re-encodes.
+                assert_eq!(m.clone().with_encoded(v).encoded(), Some(enc));
+                let other = if v.is_v5() {
+                    ProtocolVersion::V3_1_1
+                } else {
+                    ProtocolVersion::V5
+                };
+                let o = m.clone().with_encoded(other);
+                assert_eq!(o.encoded().unwrap().version, other);
+            }
+        }
+    }
+
+    #[test]
+    fn frames_that_are_not_verbatim_are_not_reused() {
+        let v5 = ProtocolVersion::V5;
+        // A Topic Alias belongs to the publisher's connection.
+        let mut p = Publish::new("a/b", QosPid::AtLeastOnce(pid(1)), b"x");
+        p.properties.topic_alias = core::num::NonZeroU16::new(3);
+        let frame = frame_of(&p, v5);
+        let m = build(&frame, v5, &Shared(bytes::Bytes::copy_from_slice(&frame)));
+        assert!(m.encoded().is_none());
+        assert_eq!(m.topic(), "a/b");
+        // A Message Expiry is counted down per send.
+        let mut p = Publish::new("a/b", QosPid::AtLeastOnce(pid(1)), b"x");
+        p.properties.message_expiry_interval = Some(60);
+        let frame = frame_of(&p, v5);
+        let m = build(&frame, v5, &Shared(bytes::Bytes::copy_from_slice(&frame)));
+        assert!(m.encoded().is_none() && m.expires_at().is_some());
+        // A non-minimal Remaining Length (accepted from a 3.1.1 client) is not forwarded.
+        let v3 = ProtocolVersion::V3_1_1;
+        let frame = [0x30, 0x86, 0x00, 0, 3, b'a', b'/', b'b', b'x'];
+        let m = build(&frame, v3, &Shared(bytes::Bytes::copy_from_slice(&frame)));
+        assert!(m.encoded().is_none());
+        assert_eq!((m.topic(), m.payload()), ("a/b", &b"x"[..]));
+        // A buffer type that cannot share copies each part and keeps no encoding.
+        let frame = frame_of(&Publish::new("c", QosPid::AtMostOnce, b"yz"), v3);
+        let m = build(&frame, v3, &frame.clone());
+        assert!(m.encoded().is_none());
+        assert_eq!((m.topic(), m.payload()), ("c", &b"yz"[..]));
+        // `owned` that is not a copy of the frame is not sliced.
+        let m = build(
+            &frame,
+            v3,
+            &Shared(bytes::Bytes::from_static(b"other bytes")),
+        );
+        assert!(m.encoded().is_none());
+        assert_eq!((m.topic(), m.payload()), ("c", &b"yz"[..]));
     }
 }

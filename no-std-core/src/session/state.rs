@@ -85,6 +85,9 @@ impl PidBits {
             }
         }
     }
+    fn clear(&mut self) {
+        self.0.fill(0);
+    }
     fn contains(&self, pid: PacketId) -> bool {
         let (i, bit) = Self::locate(pid);
         self.0.get(i).is_some_and(|w| w & bit != 0)
@@ -197,6 +200,10 @@ impl<R: Role, S: Storage> Session<R, S> {
         self.inbound.release();
         self.queue.release();
         self.subscriptions.release();
+        #[cfg(feature = "alloc")]
+        if self.outbound.is_empty() {
+            self.pid_bits = None;
+        }
     }
 
     /// Discards all state: messages and subscriptions (Clean Start, or the session ended).
@@ -402,9 +409,12 @@ impl<R: Role, S: Storage> Session<R, S> {
     fn outbound_emptied(&mut self) {
         self.resending = 0;
         self.resend_from = 0;
+        // The bit set stays allocated (all clear): a busy session's table empties and
+        // refills over and over, and building 8 KiB again each time was ~1.5% of a fan-in
+        // broker's CPU. It goes with `release_memory` (a session gone quiet).
         #[cfg(feature = "alloc")]
-        {
-            self.pid_bits = None;
+        if let Some(bits) = &mut self.pid_bits {
+            bits.clear();
         }
     }
 
@@ -626,6 +636,12 @@ mod tests {
         while !s.outbound.is_empty() {
             s.remove_outbound(0);
         }
-        assert!(s.pid_bits.is_none() && s.resending == 0);
+        // The bit set is kept for the next burst, with every bit clear.
+        assert!(
+            s.pid_bits
+                .as_ref()
+                .is_some_and(|b| b.0.iter().all(|w| *w == 0))
+        );
+        assert_eq!(s.resending, 0);
     }
 }

@@ -167,6 +167,16 @@ pub trait OwnedBytes: AsRef<[u8]> + Clone + core::fmt::Debug + 'static {
     fn from_slice(data: &[u8]) -> Option<Self> {
         Self::build(data.len(), |out| out.copy_from_slice(data))
     }
+
+    /// A handle to `self.as_ref()[range]` that shares this buffer's storage, for types that
+    /// can (a reference-counted slice such as `bytes::Bytes`): a message built from one
+    /// received packet then holds one buffer for its topic, payload and encoding
+    /// ([`Message::from_publish_frame`](super::Message::from_publish_frame)). `None` (the
+    /// default) when the type cannot share or the range is out of bounds; callers copy then.
+    fn share(&self, range: core::ops::Range<usize>) -> Option<Self> {
+        let _ = range;
+        None
+    }
 }
 
 impl<const N: usize, L: heapless::LenType + 'static> OwnedBytes for heapless::Vec<u8, N, L> {
