@@ -62,6 +62,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const LINGER: Duration = Duration::from_secs(2);
 /// Output gathered per write: a burst of deliveries is written in slices of this size.
 pub(crate) const OUT_BATCH: usize = 64 * 1024;
+/// A read of at most this many packets is "light load" (see `Connection::light_read`).
+const LIGHT_READ: u64 = 2;
 
 /// How a connection ended (for the debug log).
 #[derive(Debug)]
@@ -117,6 +119,8 @@ pub(crate) struct Connection<T> {
     needed: usize,
     /// Pending output (taken from the shard's spares while in use).
     out: OutBuf,
+    /// The last read held only a few packets (light load; see `open`).
+    light_read: bool,
 }
 
 impl<T: Transport> Connection<T> {
@@ -130,6 +134,7 @@ impl<T: Transport> Connection<T> {
             leftover: Vec::new(),
             needed: 0,
             out: OutBuf::default(),
+            light_read: false,
         }
     }
 
@@ -525,6 +530,14 @@ impl<T: Transport> Connection<T> {
                         Err(e) => Err(e),
                     };
                     match step {
+                        // Under light load, a delivery to a subscriber of this shard goes
+                        // out before this connection's own acknowledgements: the woken
+                        // subscriber runs first, so a message's latency does not include
+                        // the write of the publisher's PUBACK. (Under load, reads hold many
+                        // packets and output stays batched.)
+                        Ok(Step::Continue) if self.light_read && self.ctx.take_woke_local() => {
+                            tokio::task::yield_now().await;
+                        }
                         Ok(Step::Continue) => {}
                         // A publisher with a deep socket backlog would otherwise hold the
                         // shard for many reads in a row (tokio's readiness stays set, so
@@ -659,6 +672,7 @@ impl<T: Transport> Connection<T> {
     fn decode_all(&mut self, a: &Attached, data: &[u8]) -> (usize, Option<End>) {
         // One clock read per batch of packets (the engine counts in milliseconds).
         let t = now();
+        self.ctx.take_woke_local();
         let mut pos = 0;
         let mut received = 0u64;
         let end = loop {
@@ -689,6 +703,7 @@ impl<T: Transport> Connection<T> {
             }
         };
         bump(&self.ctx.counters().msgs_received, received);
+        self.light_read = received <= LIGHT_READ;
         (pos, end)
     }
 

@@ -167,9 +167,9 @@ pub(crate) struct Router {
 pub(crate) struct RouteScratch {
     /// Matching subscriptions, then sorted by session.
     matches: Vec<(SessionId, SubValue)>,
-    /// The message encoded once per (version, QoS, RETAIN) among its subscribers; emptied
-    /// after each PUBLISH.
-    encodings: Vec<((ProtocolVersion, QoS, bool), Msg)>,
+    /// Per (version, QoS, RETAIN) among a message's subscribers, the position in the
+    /// targets of the copy encoded for them.
+    encodings: Vec<((ProtocolVersion, QoS, bool), usize)>,
 }
 
 /// One subscriber's copy of a message, before delivery.
@@ -346,12 +346,18 @@ impl RouterState {
             let (q, r) = (msg.qos().min(qos), rap && msg.retain());
             if ids.is_empty() && !had_ids {
                 let key = (home.version, q, r);
-                let copy = match encoded.iter().find(|(k, _)| *k == key) {
-                    Some((_, m)) => m.clone(),
+                // The cache holds the index of the first target with this key (not a
+                // copy: a copy's reference counts would be taken and dropped per PUBLISH).
+                let cached = encoded
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .and_then(|&(_, at)| out.get(at))
+                    .map(|t| t.msg.clone());
+                let copy = match cached {
+                    Some(m) => m,
                     None => {
-                        let m = msg.clone().with_qos(q).with_retain(r).with_encoded(key.0);
-                        encoded.push((key, m.clone()));
-                        m
+                        encoded.push((key, out.len()));
+                        msg.clone().with_qos(q).with_retain(r).with_encoded(key.0)
                     }
                 };
                 out.push(Target {
@@ -378,8 +384,6 @@ impl RouterState {
                 msg: copy,
             });
         }
-        // The cache must not keep the message's buffers alive.
-        encoded.clear();
         routed
     }
 

@@ -75,6 +75,8 @@ pub(crate) struct ShardCtx {
     timer_changed: Notify,
     /// Shutdown has started: connections say goodbye (0x8B in 5.0) on their next wake-up.
     stopping: Cell<bool>,
+    /// A delivery woke a connection of this shard (see [`ShardCtx::take_woke_local`]).
+    woke_local: Cell<bool>,
 }
 
 impl ShardCtx {
@@ -92,6 +94,7 @@ impl ShardCtx {
             timers: RefCell::new(BTreeSet::new()),
             timer_changed: Notify::new(),
             stopping: Cell::new(false),
+            woke_local: Cell::new(false),
         }
     }
 
@@ -197,6 +200,11 @@ impl ShardCtx {
         routed
     }
 
+    /// `true` if a delivery woke a connection of this shard since the last call.
+    pub(crate) fn take_woke_local(&self) -> bool {
+        self.woke_local.replace(false)
+    }
+
     /// Queues `msg` in session `id` of this shard and wakes its connection.
     pub(crate) fn deliver(&self, id: SessionId, msg: Msg) {
         let slot = self.sessions.borrow().get(&id).cloned();
@@ -218,6 +226,7 @@ impl ShardCtx {
                 let r = conn.publish(msg);
                 self.queued_delta(before, conn.session().queued_bytes());
                 slot.notify.notify_one();
+                self.woke_local.set(true);
                 r
             }
             SlotState::Offline(session) => {
