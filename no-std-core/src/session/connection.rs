@@ -16,7 +16,7 @@ use super::will::{NEVER_EXPIRES, StoredWill};
 use super::{CloseReason, Config, Event, Incoming, ProtocolError, PublishError};
 use crate::codec::{
     ConnAck, Connect, Disconnect, EncodeError, Packet, PacketId, PacketType, ProtocolVersion,
-    PubResponse, Publish, QoS, QosPid, ReasonCode, encode_empty,
+    PubResponse, Publish, QoS, QosPid, ReasonCode, encode_bare, encode_empty,
 };
 
 const RESERVED_CAP: usize = 4;
@@ -888,19 +888,29 @@ impl<R: Role, S: Storage> Connection<R, S> {
             // out of client firmware); nothing to write.
             Control::ConnAck { .. } | Control::PingResp => Ok(0),
             Control::PubComp { pid, reason } => {
-                response(pid, reason).encode(self.version, PacketType::PubComp, out)
+                self.encode_ack(PacketType::PubComp, pid, reason, out)
             }
-            Control::Disconnect { reason } => {
-                #[allow(unused_mut)]
-                let mut d = Disconnect::new();
-                #[cfg(feature = "v5")]
-                {
-                    d.reason = reason;
-                }
-                let _ = reason;
-                d.encode(self.version, out)
-            }
+            Control::Disconnect { reason } => encode_bare(
+                self.version.is_v5(),
+                PacketType::Disconnect,
+                None,
+                reason,
+                out,
+            ),
         }
+    }
+
+    /// A PUBACK / PUBREC / PUBREL / PUBCOMP for `pid` with `reason` (5.0; 3.1.1 carries
+    /// none). Acknowledgements never carry a reason string or user properties, so they can
+    /// never exceed the peer's Maximum Packet Size (5.0 [MQTT-3.1.2-25] ff.).
+    fn encode_ack(
+        &self,
+        packet_type: PacketType,
+        pid: PacketId,
+        reason: ReasonCode,
+        out: &mut [u8],
+    ) -> Result<usize, EncodeError> {
+        encode_bare(self.version.is_v5(), packet_type, Some(pid), reason, out)
     }
 
     /// PUBACK / PUBREC (in arrival order, held behind undecided messages) and PUBCOMP.
@@ -913,8 +923,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
             }
             match e.state {
                 InState::Qos1Ack(r) if !blocked => {
-                    let n =
-                        response(e.pid, reason(r)).encode(self.version, PacketType::PubAck, out)?;
+                    let n = self.encode_ack(PacketType::PubAck, e.pid, reason(r), out)?;
                     self.session.inbound.remove(i);
                     return Ok(Some(n));
                 }
@@ -923,8 +932,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
                     reason: r,
                     sent: false,
                 } if !blocked => {
-                    let n =
-                        response(e.pid, reason(r)).encode(self.version, PacketType::PubRec, out)?;
+                    let n = self.encode_ack(PacketType::PubRec, e.pid, reason(r), out)?;
                     if r >= 0x80 && self.version.is_v5() {
                         // The flow ends here; the identifier is free (5.0 4.3.3). (3.1.1 has
                         // no way to refuse: the PUBREC went out without a reason code.)
@@ -939,11 +947,8 @@ impl<R: Role, S: Storage> Connection<R, S> {
                 }
                 #[cfg(feature = "qos2")]
                 InState::Qos2Comp => {
-                    let n = response(e.pid, ReasonCode::Success).encode(
-                        self.version,
-                        PacketType::PubComp,
-                        out,
-                    )?;
+                    let n =
+                        self.encode_ack(PacketType::PubComp, e.pid, ReasonCode::Success, out)?;
                     self.session.inbound.remove(i);
                     return Ok(Some(n));
                 }
@@ -981,8 +986,8 @@ impl<R: Role, S: Storage> Connection<R, S> {
                 OutState::AwaitPubRec(_) => Err(Send::TooLarge),
                 OutState::AwaitPubAck(_) => Err(Send::TooLarge),
                 #[cfg(feature = "qos2")]
-                OutState::AwaitPubComp => PubResponse::new(pid)
-                    .encode(self.version, PacketType::PubRel, out)
+                OutState::AwaitPubComp => self
+                    .encode_ack(PacketType::PubRel, pid, ReasonCode::Success, out)
                     .map(|n| (n, AliasUse::None))
                     .map_err(Send::Encode),
                 OutState::OutboxPubAck => from_outbox(outbox, QosPid::AtLeastOnce(pid), out, max),
@@ -1290,19 +1295,6 @@ enum Dispatched<'a> {
         alias_index: Option<usize>,
         token: Option<AckToken>,
     },
-}
-
-fn response(pid: PacketId, reason: ReasonCode) -> PubResponse<'static> {
-    #[allow(unused_mut)]
-    let mut r = PubResponse::new(pid);
-    #[cfg(feature = "v5")]
-    {
-        // Acknowledgements never carry a reason string or user properties, so they can
-        // never exceed the peer's Maximum Packet Size (5.0 [MQTT-3.1.2-25] ff.).
-        r.reason = reason;
-    }
-    let _ = reason;
-    r
 }
 
 fn ack_reason(ack: &PubResponse<'_>) -> ReasonCode {
