@@ -1004,19 +1004,23 @@ impl<R: Role, S: Storage> Connection<R, S> {
                 Err(Send::TooLarge) => {
                     // The peer's limit shrank since the first attempt: the message is
                     // treated as delivered and reported dropped (5.0 [MQTT-3.1.2-25]).
+                    // (Stored messages exist only with queue slots: `stored`.)
                     match self.session.remove_outbound(i).map(|e| e.state) {
-                        Some(OutState::AwaitPubAck(m)) => {
+                        Some(OutState::AwaitPubAck(m)) if stored => {
                             self.session.report_drop(m, DropReason::TooLarge)
                         }
                         #[cfg(feature = "qos2")]
-                        Some(OutState::AwaitPubRec(m)) => {
+                        Some(OutState::AwaitPubRec(m)) if stored => {
                             self.session.report_drop(m, DropReason::TooLarge)
                         }
                         #[cfg(feature = "qos2")]
-                        Some(OutState::OutboxPubRec) => self.push_event(Lite::Published {
-                            packet_id: pid,
-                            reason: ReasonCode::PacketTooLarge,
-                        }),
+                        Some(OutState::OutboxPubAck | OutState::OutboxPubRec) => {
+                            self.push_event(Lite::Published {
+                                packet_id: pid,
+                                reason: ReasonCode::PacketTooLarge,
+                            })
+                        }
+                        #[cfg(not(feature = "qos2"))]
                         Some(OutState::OutboxPubAck) => self.push_event(Lite::Published {
                             packet_id: pid,
                             reason: ReasonCode::PacketTooLarge,
