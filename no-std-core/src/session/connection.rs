@@ -707,16 +707,21 @@ impl<R: Role, S: Storage> Connection<R, S> {
         if ack.session_present {
             self.session.resume();
         } else {
-            let mut completed: heapless::Vec<PacketId, 32> = heapless::Vec::new();
+            // QoS 2 flows past PUBREC are complete: reported (the first 32), in order.
+            let (events, events_lost) = (&mut self.events, &mut self.events_lost);
+            let mut reported = 0u8;
             let lost = self.session.restart(|pid| {
-                let _ = completed.push(pid);
+                if reported < 32 {
+                    reported += 1;
+                    let done = Lite::Published {
+                        packet_id: pid,
+                        reason: ReasonCode::Success,
+                    };
+                    if events.push_back(done).is_err() {
+                        *events_lost = events_lost.saturating_add(1);
+                    }
+                }
             });
-            for pid in completed {
-                self.push_event(Lite::Published {
-                    packet_id: pid,
-                    reason: ReasonCode::Success,
-                });
-            }
             self.events_lost = self
                 .events_lost
                 .saturating_add(u32::try_from(lost).unwrap_or(u32::MAX));
