@@ -205,7 +205,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
             session,
             version,
             state,
-            keep_alive: KeepAlive::new(R::IS_SERVER, now, 0, config.ping_timeout),
+            keep_alive: KeepAlive::new(now, 0, config.ping_timeout),
             limits: Limits {
                 send_window: 1,
                 peer_max_packet: PROTOCOL_MAX_PACKET,
@@ -254,7 +254,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
         };
         self.version = version;
         self.state = state;
-        self.keep_alive = KeepAlive::new(R::IS_SERVER, now, keep_alive_secs, config.ping_timeout);
+        self.keep_alive = KeepAlive::new(now, keep_alive_secs, config.ping_timeout);
         self.aliases_in.clear();
         self.aliases_out.clear();
         self.control.clear();
@@ -392,7 +392,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
         if matches!(self.state, State::Closed(_)) {
             return Ok(None);
         }
-        self.keep_alive.on_receive(now);
+        self.keep_alive.on_receive(R::IS_SERVER, now);
         match self.dispatch(now, packet) {
             Ok(Dispatched::None) => Ok(None),
             Ok(Dispatched::Packet(p)) => Ok(Some(Incoming::Packet(p))),
@@ -740,12 +740,12 @@ impl<R: Role, S: Storage> Connection<R, S> {
             return;
         }
         self.session.queue.expire(now);
-        match self.keep_alive.on_timeout(now) {
+        match self.keep_alive.on_timeout(R::IS_SERVER, now) {
             KeepAliveAction::None => {}
             KeepAliveAction::SendPing => {
                 if self.state == State::Open {
                     self.push_control(Control::PingReq);
-                    self.keep_alive.on_ping_sent(now);
+                    self.keep_alive.on_ping_sent(R::IS_SERVER, now);
                 }
             }
             KeepAliveAction::Expired => {
@@ -791,7 +791,10 @@ impl<R: Role, S: Storage> Connection<R, S> {
         if matches!(self.state, State::Closed(_)) {
             return None;
         }
-        earliest(self.keep_alive.deadline(), self.session.queue.next_expiry())
+        earliest(
+            self.keep_alive.deadline(R::IS_SERVER),
+            self.session.queue.next_expiry(),
+        )
     }
 
     /// The next event: CONNACK received, an outgoing flow completed, a message dropped
@@ -840,9 +843,9 @@ impl<R: Role, S: Storage> Connection<R, S> {
             let n = self.encode_control(c, out)?;
             self.control.pop_front();
             if c == Control::PingReq {
-                self.keep_alive.on_ping_sent(now);
+                self.keep_alive.on_ping_sent(R::IS_SERVER, now);
             } else {
-                self.keep_alive.on_transmit(now);
+                self.keep_alive.on_transmit(R::IS_SERVER, now);
             }
             return Ok(Some(n));
         }
@@ -850,15 +853,15 @@ impl<R: Role, S: Storage> Connection<R, S> {
             return Ok(None);
         }
         if let Some(n) = self.transmit_ack(out)? {
-            self.keep_alive.on_transmit(now);
+            self.keep_alive.on_transmit(R::IS_SERVER, now);
             return Ok(Some(n));
         }
         if let Some(n) = self.transmit_resend(now, out, outbox)? {
-            self.keep_alive.on_transmit(now);
+            self.keep_alive.on_transmit(R::IS_SERVER, now);
             return Ok(Some(n));
         }
         if let Some(n) = self.transmit_queued(now, out)? {
-            self.keep_alive.on_transmit(now);
+            self.keep_alive.on_transmit(R::IS_SERVER, now);
             return Ok(Some(n));
         }
         Ok(None)
@@ -1177,7 +1180,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
                 .ok()?;
             qos_pid
         };
-        self.keep_alive.on_transmit(now);
+        self.keep_alive.on_transmit(R::IS_SERVER, now);
         Some(qos_pid)
     }
 
