@@ -253,9 +253,13 @@ impl<'a> SharedFilter<'a> {
     /// with `$share/` but the ShareName or the filter after it is malformed
     /// (5.0 `[MQTT-4.8.2-1]`, `[MQTT-4.8.2-2]`).
     pub fn parse(s: &'a str) -> Result<Option<Self>, TopicError> {
-        let Some(rest) = s.strip_prefix(SHARE_PREFIX) else {
+        // A byte loop: `strip_prefix` compares slices with `memcmp`, which firmware links
+        // for this one call (116 bytes on a Cortex-M).
+        if s.len() < SHARE_PREFIX.len() || !SHARE_PREFIX.bytes().zip(s.bytes()).all(|(a, b)| a == b)
+        {
             return Ok(None);
-        };
+        }
+        let rest = s.get(SHARE_PREFIX.len()..).unwrap_or_default();
         // Byte searches rather than `split_once` / `contains`, which would link the pattern
         // searcher and `memchr` into firmware.
         let wildcard = |s: &str| s.bytes().any(|b| b == b'+' || b == b'#');

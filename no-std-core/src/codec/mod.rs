@@ -693,23 +693,6 @@ impl Publish<'_> {
     }
 }
 
-impl PubResponse<'_> {
-    /// [`Packet::encode`] of this acknowledgement as a `packet_type` (PUBACK, PUBREC,
-    /// PUBREL or PUBCOMP).
-    #[cfg_attr(not(any(feature = "v3", feature = "v5")), allow(dead_code))]
-    pub(crate) fn encode(
-        &self,
-        version: ProtocolVersion,
-        packet_type: PacketType,
-        out: &mut [u8],
-    ) -> Result<usize, EncodeError> {
-        let flags = packet_type.required_flags().unwrap_or(0);
-        encode_typed(packet_type, flags, out, usize::MAX, &|w| {
-            self.write(version, packet_type, w)
-        })
-    }
-}
-
 impl ConnAck<'_> {
     /// [`Packet::encode`] of this CONNACK.
     #[cfg_attr(not(any(feature = "v3", feature = "v5")), allow(dead_code))]
@@ -724,24 +707,51 @@ impl ConnAck<'_> {
     }
 }
 
-impl Disconnect<'_> {
-    /// [`Packet::encode`] of this DISCONNECT.
-    #[cfg_attr(not(any(feature = "v3", feature = "v5")), allow(dead_code))]
-    pub(crate) fn encode(
-        &self,
-        version: ProtocolVersion,
-        out: &mut [u8],
-    ) -> Result<usize, EncodeError> {
-        encode_typed(PacketType::Disconnect, 0, out, usize::MAX, &|w| {
-            self.write(version, w)
-        })
-    }
-}
-
 /// [`Packet::encode`] of a packet without a body (PINGREQ, PINGRESP).
 #[cfg_attr(not(any(feature = "v3", feature = "v5")), allow(dead_code))]
 pub(crate) fn encode_empty(packet_type: PacketType, out: &mut [u8]) -> Result<usize, EncodeError> {
-    encode_typed(packet_type, 0, out, usize::MAX, &|_| Ok(()))
+    encode_bare(false, packet_type, None, ReasonCode::Success, out)
+}
+
+/// [`Packet::encode`], for a peer speaking 5.0 (`v5`) or 3.1.1, of a packet without
+/// properties: with `Some(packet_id)` a PUBACK / PUBREC / PUBREL / PUBCOMP, with `None` a
+/// DISCONNECT (or, with `reason` Success, a PINGREQ / PINGRESP). Written directly rather
+/// than through the two-pass encoder: the session engine sends these types only in this
+/// form, and the general encoder's property writers for them cost about 1 KB of firmware
+/// flash in a 5.0 build. The same bytes and errors as [`Packet::encode`] (a test compares
+/// them for every reason code).
+#[cfg_attr(not(any(feature = "v3", feature = "v5")), allow(dead_code))]
+pub(crate) fn encode_bare(
+    v5: bool,
+    packet_type: PacketType,
+    packet_id: Option<PacketId>,
+    reason: ReasonCode,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let flags = packet_type.required_flags().unwrap_or(0);
+    let code = reason.code();
+    // The body: the identifier then (5.0, not Success) the reason code; without an
+    // identifier (5.0, not Success) the reason code and an empty property block (see
+    // `Disconnect::write` for why the Property Length is kept).
+    let (mut len, body) = match packet_id {
+        Some(pid) => {
+            let [hi, lo] = pid.get().to_be_bytes();
+            (2, [hi, lo, code])
+        }
+        None => (0, [code, 0, 0]),
+    };
+    if v5 && reason != ReasonCode::Success {
+        ack::check_reason(reason, packet_type)?;
+        len += if packet_id.is_some() { 1 } else { 2 };
+    }
+    let [b0, b1, b2] = body;
+    let bytes = [((packet_type as u8) << 4) | flags, len, b0, b1, b2];
+    let total = 2 + usize::from(len);
+    let dst = out
+        .get_mut(..total)
+        .ok_or(EncodeError::InsufficientSize { required: total })?;
+    dst.copy_from_slice(bytes.get(..total).unwrap_or_default());
+    Ok(total)
 }
 
 /// [`encode_body`] for a packet of `packet_type` with fixed-header `flags`.

@@ -437,3 +437,61 @@ fn reader_vbi_strict_only_when_asked() {
         Err(DecodeError::Malformed(Malformed::NonMinimalVarInt))
     );
 }
+
+/// `encode_bare` (the session engine's acknowledgements, DISCONNECT, PINGREQ / PINGRESP)
+/// writes the same bytes, and fails the same way, as `Packet::encode` of the same packet
+/// without properties: every reason code, every version, every output length.
+#[test]
+fn encode_bare_matches_the_general_encoder() {
+    let general = |p: &Packet<'_>, v, out: &mut [u8]| p.encode(v, out);
+    for v in versions() {
+        for code in 0..=255u8 {
+            let Ok(reason) = ReasonCode::try_from(code) else {
+                continue;
+            };
+            let mut cases: Vec<(PacketType, Option<PacketId>, Packet<'_>)> = Vec::new();
+            for t in [
+                PacketType::PubAck,
+                PacketType::PubRec,
+                PacketType::PubRel,
+                PacketType::PubComp,
+            ] {
+                #[allow(unused_mut)]
+                let mut r = PubResponse::new(pid(0x1234));
+                #[cfg(feature = "v5")]
+                {
+                    r.reason = reason;
+                }
+                let p = match t {
+                    PacketType::PubAck => Packet::PubAck(r),
+                    PacketType::PubRec => Packet::PubRec(r),
+                    PacketType::PubRel => Packet::PubRel(r),
+                    _ => Packet::PubComp(r),
+                };
+                cases.push((t, Some(pid(0x1234)), p));
+            }
+            #[allow(unused_mut)]
+            let mut d = Disconnect::new();
+            #[cfg(feature = "v5")]
+            {
+                d.reason = reason;
+            }
+            cases.push((PacketType::Disconnect, None, Packet::Disconnect(d)));
+            if reason == ReasonCode::Success {
+                cases.push((PacketType::PingReq, None, Packet::PingReq));
+                cases.push((PacketType::PingResp, None, Packet::PingResp));
+            }
+            for (t, id, p) in cases {
+                for len in 0..8 {
+                    let (mut a, mut b) = ([0xAAu8; 8], [0xAAu8; 8]);
+                    let bare = encode_bare(v.is_v5(), t, id, reason, &mut a[..len]);
+                    let want = general(&p, v, &mut b[..len]);
+                    assert_eq!(bare, want, "{v:?} {t:?} {reason:?} len {len}");
+                    if let Ok(n) = want {
+                        assert_eq!(a[..n], b[..n], "{v:?} {t:?} {reason:?}");
+                    }
+                }
+            }
+        }
+    }
+}

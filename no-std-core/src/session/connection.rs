@@ -16,7 +16,7 @@ use super::will::{NEVER_EXPIRES, StoredWill};
 use super::{CloseReason, Config, Event, Incoming, ProtocolError, PublishError};
 use crate::codec::{
     ConnAck, Connect, Disconnect, EncodeError, Packet, PacketId, PacketType, ProtocolVersion,
-    PubResponse, Publish, QoS, QosPid, ReasonCode, encode_empty,
+    PubResponse, Publish, QoS, QosPid, ReasonCode, encode_bare, encode_empty,
 };
 
 const RESERVED_CAP: usize = 4;
@@ -205,7 +205,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
             session,
             version,
             state,
-            keep_alive: KeepAlive::new(R::IS_SERVER, now, 0, config.ping_timeout),
+            keep_alive: KeepAlive::new(now, 0, config.ping_timeout),
             limits: Limits {
                 send_window: 1,
                 peer_max_packet: PROTOCOL_MAX_PACKET,
@@ -254,7 +254,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
         };
         self.version = version;
         self.state = state;
-        self.keep_alive = KeepAlive::new(R::IS_SERVER, now, keep_alive_secs, config.ping_timeout);
+        self.keep_alive = KeepAlive::new(now, keep_alive_secs, config.ping_timeout);
         self.aliases_in.clear();
         self.aliases_out.clear();
         self.control.clear();
@@ -392,7 +392,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
         if matches!(self.state, State::Closed(_)) {
             return Ok(None);
         }
-        self.keep_alive.on_receive(now);
+        self.keep_alive.on_receive(R::IS_SERVER, now);
         match self.dispatch(now, packet) {
             Ok(Dispatched::None) => Ok(None),
             Ok(Dispatched::Packet(p)) => Ok(Some(Incoming::Packet(p))),
@@ -707,16 +707,21 @@ impl<R: Role, S: Storage> Connection<R, S> {
         if ack.session_present {
             self.session.resume();
         } else {
-            let mut completed: heapless::Vec<PacketId, 32> = heapless::Vec::new();
+            // QoS 2 flows past PUBREC are complete: reported (the first 32), in order.
+            let (events, events_lost) = (&mut self.events, &mut self.events_lost);
+            let mut reported = 0u8;
             let lost = self.session.restart(|pid| {
-                let _ = completed.push(pid);
+                if reported < 32 {
+                    reported += 1;
+                    let done = Lite::Published {
+                        packet_id: pid,
+                        reason: ReasonCode::Success,
+                    };
+                    if events.push_back(done).is_err() {
+                        *events_lost = events_lost.saturating_add(1);
+                    }
+                }
             });
-            for pid in completed {
-                self.push_event(Lite::Published {
-                    packet_id: pid,
-                    reason: ReasonCode::Success,
-                });
-            }
             self.events_lost = self
                 .events_lost
                 .saturating_add(u32::try_from(lost).unwrap_or(u32::MAX));
@@ -735,12 +740,12 @@ impl<R: Role, S: Storage> Connection<R, S> {
             return;
         }
         self.session.queue.expire(now);
-        match self.keep_alive.on_timeout(now) {
+        match self.keep_alive.on_timeout(R::IS_SERVER, now) {
             KeepAliveAction::None => {}
             KeepAliveAction::SendPing => {
                 if self.state == State::Open {
                     self.push_control(Control::PingReq);
-                    self.keep_alive.on_ping_sent(now);
+                    self.keep_alive.on_ping_sent(R::IS_SERVER, now);
                 }
             }
             KeepAliveAction::Expired => {
@@ -786,7 +791,10 @@ impl<R: Role, S: Storage> Connection<R, S> {
         if matches!(self.state, State::Closed(_)) {
             return None;
         }
-        earliest(self.keep_alive.deadline(), self.session.queue.next_expiry())
+        earliest(
+            self.keep_alive.deadline(R::IS_SERVER),
+            self.session.queue.next_expiry(),
+        )
     }
 
     /// The next event: CONNACK received, an outgoing flow completed, a message dropped
@@ -835,9 +843,9 @@ impl<R: Role, S: Storage> Connection<R, S> {
             let n = self.encode_control(c, out)?;
             self.control.pop_front();
             if c == Control::PingReq {
-                self.keep_alive.on_ping_sent(now);
+                self.keep_alive.on_ping_sent(R::IS_SERVER, now);
             } else {
-                self.keep_alive.on_transmit(now);
+                self.keep_alive.on_transmit(R::IS_SERVER, now);
             }
             return Ok(Some(n));
         }
@@ -845,15 +853,15 @@ impl<R: Role, S: Storage> Connection<R, S> {
             return Ok(None);
         }
         if let Some(n) = self.transmit_ack(out)? {
-            self.keep_alive.on_transmit(now);
+            self.keep_alive.on_transmit(R::IS_SERVER, now);
             return Ok(Some(n));
         }
         if let Some(n) = self.transmit_resend(now, out, outbox)? {
-            self.keep_alive.on_transmit(now);
+            self.keep_alive.on_transmit(R::IS_SERVER, now);
             return Ok(Some(n));
         }
         if let Some(n) = self.transmit_queued(now, out)? {
-            self.keep_alive.on_transmit(now);
+            self.keep_alive.on_transmit(R::IS_SERVER, now);
             return Ok(Some(n));
         }
         Ok(None)
@@ -888,19 +896,29 @@ impl<R: Role, S: Storage> Connection<R, S> {
             // out of client firmware); nothing to write.
             Control::ConnAck { .. } | Control::PingResp => Ok(0),
             Control::PubComp { pid, reason } => {
-                response(pid, reason).encode(self.version, PacketType::PubComp, out)
+                self.encode_ack(PacketType::PubComp, pid, reason, out)
             }
-            Control::Disconnect { reason } => {
-                #[allow(unused_mut)]
-                let mut d = Disconnect::new();
-                #[cfg(feature = "v5")]
-                {
-                    d.reason = reason;
-                }
-                let _ = reason;
-                d.encode(self.version, out)
-            }
+            Control::Disconnect { reason } => encode_bare(
+                self.version.is_v5(),
+                PacketType::Disconnect,
+                None,
+                reason,
+                out,
+            ),
         }
+    }
+
+    /// A PUBACK / PUBREC / PUBREL / PUBCOMP for `pid` with `reason` (5.0; 3.1.1 carries
+    /// none). Acknowledgements never carry a reason string or user properties, so they can
+    /// never exceed the peer's Maximum Packet Size (5.0 [MQTT-3.1.2-25] ff.).
+    fn encode_ack(
+        &self,
+        packet_type: PacketType,
+        pid: PacketId,
+        reason: ReasonCode,
+        out: &mut [u8],
+    ) -> Result<usize, EncodeError> {
+        encode_bare(self.version.is_v5(), packet_type, Some(pid), reason, out)
     }
 
     /// PUBACK / PUBREC (in arrival order, held behind undecided messages) and PUBCOMP.
@@ -913,8 +931,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
             }
             match e.state {
                 InState::Qos1Ack(r) if !blocked => {
-                    let n =
-                        response(e.pid, reason(r)).encode(self.version, PacketType::PubAck, out)?;
+                    let n = self.encode_ack(PacketType::PubAck, e.pid, reason(r), out)?;
                     self.session.inbound.remove(i);
                     return Ok(Some(n));
                 }
@@ -923,8 +940,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
                     reason: r,
                     sent: false,
                 } if !blocked => {
-                    let n =
-                        response(e.pid, reason(r)).encode(self.version, PacketType::PubRec, out)?;
+                    let n = self.encode_ack(PacketType::PubRec, e.pid, reason(r), out)?;
                     if r >= 0x80 && self.version.is_v5() {
                         // The flow ends here; the identifier is free (5.0 4.3.3). (3.1.1 has
                         // no way to refuse: the PUBREC went out without a reason code.)
@@ -939,11 +955,8 @@ impl<R: Role, S: Storage> Connection<R, S> {
                 }
                 #[cfg(feature = "qos2")]
                 InState::Qos2Comp => {
-                    let n = response(e.pid, ReasonCode::Success).encode(
-                        self.version,
-                        PacketType::PubComp,
-                        out,
-                    )?;
+                    let n =
+                        self.encode_ack(PacketType::PubComp, e.pid, ReasonCode::Success, out)?;
                     self.session.inbound.remove(i);
                     return Ok(Some(n));
                 }
@@ -981,8 +994,8 @@ impl<R: Role, S: Storage> Connection<R, S> {
                 OutState::AwaitPubRec(_) => Err(Send::TooLarge),
                 OutState::AwaitPubAck(_) => Err(Send::TooLarge),
                 #[cfg(feature = "qos2")]
-                OutState::AwaitPubComp => PubResponse::new(pid)
-                    .encode(self.version, PacketType::PubRel, out)
+                OutState::AwaitPubComp => self
+                    .encode_ack(PacketType::PubRel, pid, ReasonCode::Success, out)
                     .map(|n| (n, AliasUse::None))
                     .map_err(Send::Encode),
                 OutState::OutboxPubAck => from_outbox(outbox, QosPid::AtLeastOnce(pid), out, max),
@@ -999,19 +1012,23 @@ impl<R: Role, S: Storage> Connection<R, S> {
                 Err(Send::TooLarge) => {
                     // The peer's limit shrank since the first attempt: the message is
                     // treated as delivered and reported dropped (5.0 [MQTT-3.1.2-25]).
+                    // (Stored messages exist only with queue slots: `stored`.)
                     match self.session.remove_outbound(i).map(|e| e.state) {
-                        Some(OutState::AwaitPubAck(m)) => {
+                        Some(OutState::AwaitPubAck(m)) if stored => {
                             self.session.report_drop(m, DropReason::TooLarge)
                         }
                         #[cfg(feature = "qos2")]
-                        Some(OutState::AwaitPubRec(m)) => {
+                        Some(OutState::AwaitPubRec(m)) if stored => {
                             self.session.report_drop(m, DropReason::TooLarge)
                         }
                         #[cfg(feature = "qos2")]
-                        Some(OutState::OutboxPubRec) => self.push_event(Lite::Published {
-                            packet_id: pid,
-                            reason: ReasonCode::PacketTooLarge,
-                        }),
+                        Some(OutState::OutboxPubAck | OutState::OutboxPubRec) => {
+                            self.push_event(Lite::Published {
+                                packet_id: pid,
+                                reason: ReasonCode::PacketTooLarge,
+                            })
+                        }
+                        #[cfg(not(feature = "qos2"))]
                         Some(OutState::OutboxPubAck) => self.push_event(Lite::Published {
                             packet_id: pid,
                             reason: ReasonCode::PacketTooLarge,
@@ -1163,7 +1180,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
                 .ok()?;
             qos_pid
         };
-        self.keep_alive.on_transmit(now);
+        self.keep_alive.on_transmit(R::IS_SERVER, now);
         Some(qos_pid)
     }
 
@@ -1290,19 +1307,6 @@ enum Dispatched<'a> {
         alias_index: Option<usize>,
         token: Option<AckToken>,
     },
-}
-
-fn response(pid: PacketId, reason: ReasonCode) -> PubResponse<'static> {
-    #[allow(unused_mut)]
-    let mut r = PubResponse::new(pid);
-    #[cfg(feature = "v5")]
-    {
-        // Acknowledgements never carry a reason string or user properties, so they can
-        // never exceed the peer's Maximum Packet Size (5.0 [MQTT-3.1.2-25] ff.).
-        r.reason = reason;
-    }
-    let _ = reason;
-    r
 }
 
 fn ack_reason(ack: &PubResponse<'_>) -> ReasonCode {

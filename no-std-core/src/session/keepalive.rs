@@ -24,7 +24,9 @@ pub(crate) enum KeepAliveAction {
 ///
 /// Kept small (32 bytes on 32-bit targets, every device pays for it): one timestamp serves
 /// both roles, the last receive for a server and the last transmit for a client (the only
-/// one each role's deadline reads), and the interval is kept in seconds as received.
+/// one each role's deadline reads), and the interval is kept in seconds as received. The
+/// role is not stored: every method that depends on it takes `server` (the engine passes
+/// its role's constant, so firmware links only the client's branches).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct KeepAlive {
     /// Server: when the last packet arrived. Client: when the last packet was sent.
@@ -34,19 +36,17 @@ pub(crate) struct KeepAlive {
     ping_timeout: Duration,
     /// Keep Alive in seconds; 0 disables it.
     interval_secs: u16,
-    server: bool,
     /// Client: a PINGREQ is awaiting its PINGRESP.
     ping_pending: bool,
 }
 
 impl KeepAlive {
-    pub(crate) fn new(server: bool, now: Instant, secs: u16, ping_timeout: Duration) -> Self {
+    pub(crate) fn new(now: Instant, secs: u16, ping_timeout: Duration) -> Self {
         Self {
             last: now,
             ping_sent: now,
             ping_timeout,
             interval_secs: secs,
-            server,
             ping_pending: false,
         }
     }
@@ -60,8 +60,8 @@ impl KeepAlive {
         (self.interval_secs != 0).then(|| Duration::from_secs(u64::from(self.interval_secs)))
     }
 
-    pub(crate) fn on_receive(&mut self, now: Instant) {
-        if self.server {
+    pub(crate) fn on_receive(&mut self, server: bool, now: Instant) {
+        if server {
             self.last = now;
         }
     }
@@ -70,21 +70,21 @@ impl KeepAlive {
         self.ping_pending = false;
     }
 
-    pub(crate) fn on_transmit(&mut self, now: Instant) {
-        if !self.server {
+    pub(crate) fn on_transmit(&mut self, server: bool, now: Instant) {
+        if !server {
             self.last = now;
         }
     }
 
-    pub(crate) fn on_ping_sent(&mut self, now: Instant) {
+    pub(crate) fn on_ping_sent(&mut self, server: bool, now: Instant) {
         self.ping_sent = now;
         self.ping_pending = true;
-        self.on_transmit(now);
+        self.on_transmit(server, now);
     }
 
-    pub(crate) fn deadline(&self) -> Option<Instant> {
+    pub(crate) fn deadline(&self, server: bool) -> Option<Instant> {
         let interval = self.interval()?;
-        Some(if self.server {
+        Some(if server {
             self.last + interval.times_one_and_half()
         } else if self.ping_pending {
             self.ping_sent + self.ping_timeout
@@ -93,10 +93,10 @@ impl KeepAlive {
         })
     }
 
-    pub(crate) fn on_timeout(&self, now: Instant) -> KeepAliveAction {
-        match self.deadline() {
+    pub(crate) fn on_timeout(&self, server: bool, now: Instant) -> KeepAliveAction {
+        match self.deadline(server) {
             Some(d) if now >= d => {
-                if self.server || self.ping_pending {
+                if server || self.ping_pending {
                     KeepAliveAction::Expired
                 } else {
                     KeepAliveAction::SendPing
@@ -114,53 +114,56 @@ mod tests {
     #[test]
     fn server_closes_at_one_and_a_half_keep_alive_mqtt_3_1_2_24_v311_mqtt_3_1_2_22_v5() {
         let t0 = Instant::from_secs(100);
-        let mut k = KeepAlive::new(true, t0, 10, Duration::ZERO);
-        assert_eq!(k.deadline(), Some(Instant::from_secs(115)));
+        let mut k = KeepAlive::new(t0, 10, Duration::ZERO);
+        assert_eq!(k.deadline(true), Some(Instant::from_secs(115)));
         assert_eq!(
-            k.on_timeout(Instant::from_millis(114_999)),
+            k.on_timeout(true, Instant::from_millis(114_999)),
             KeepAliveAction::None
         );
         assert_eq!(
-            k.on_timeout(Instant::from_secs(115)),
+            k.on_timeout(true, Instant::from_secs(115)),
             KeepAliveAction::Expired
         );
-        k.on_receive(Instant::from_secs(110));
-        assert_eq!(k.deadline(), Some(Instant::from_secs(125)));
+        k.on_receive(true, Instant::from_secs(110));
+        assert_eq!(k.deadline(true), Some(Instant::from_secs(125)));
         // Sending does not keep a server connection alive.
-        k.on_transmit(Instant::from_secs(124));
+        k.on_transmit(true, Instant::from_secs(124));
         assert_eq!(
-            k.on_timeout(Instant::from_secs(125)),
+            k.on_timeout(true, Instant::from_secs(125)),
             KeepAliveAction::Expired
         );
     }
 
     #[test]
     fn zero_disables() {
-        let k = KeepAlive::new(true, Instant::ZERO, 0, Duration::ZERO);
-        assert_eq!(k.deadline(), None);
+        let k = KeepAlive::new(Instant::ZERO, 0, Duration::ZERO);
+        assert_eq!(k.deadline(true), None);
         assert_eq!(
-            k.on_timeout(Instant::from_secs(1_000_000)),
+            k.on_timeout(true, Instant::from_secs(1_000_000)),
             KeepAliveAction::None
         );
     }
 
     #[test]
     fn client_pings_then_detects_missing_pingresp() {
-        let mut k = KeepAlive::new(false, Instant::ZERO, 10, Duration::from_secs(5));
-        assert_eq!(k.deadline(), Some(Instant::from_secs(10)));
-        k.on_transmit(Instant::from_secs(4));
-        assert_eq!(k.on_timeout(Instant::from_secs(10)), KeepAliveAction::None);
+        let mut k = KeepAlive::new(Instant::ZERO, 10, Duration::from_secs(5));
+        assert_eq!(k.deadline(false), Some(Instant::from_secs(10)));
+        k.on_transmit(false, Instant::from_secs(4));
         assert_eq!(
-            k.on_timeout(Instant::from_secs(14)),
+            k.on_timeout(false, Instant::from_secs(10)),
+            KeepAliveAction::None
+        );
+        assert_eq!(
+            k.on_timeout(false, Instant::from_secs(14)),
             KeepAliveAction::SendPing
         );
-        k.on_ping_sent(Instant::from_secs(14));
-        assert_eq!(k.deadline(), Some(Instant::from_secs(19)));
+        k.on_ping_sent(false, Instant::from_secs(14));
+        assert_eq!(k.deadline(false), Some(Instant::from_secs(19)));
         assert_eq!(
-            k.on_timeout(Instant::from_secs(19)),
+            k.on_timeout(false, Instant::from_secs(19)),
             KeepAliveAction::Expired
         );
         k.on_pingresp();
-        assert_eq!(k.deadline(), Some(Instant::from_secs(24)));
+        assert_eq!(k.deadline(false), Some(Instant::from_secs(24)));
     }
 }
