@@ -171,7 +171,7 @@ pub trait OwnedBytes: AsRef<[u8]> + Clone + core::fmt::Debug + 'static {
     /// A handle to `self.as_ref()[range]` that shares this buffer's storage, for types that
     /// can (a reference-counted slice such as `bytes::Bytes`): a message built from one
     /// received packet then holds one buffer for its topic, payload and encoding
-    /// ([`Message::from_publish_frame`](super::Message::from_publish_frame)). `None` (the
+    /// (`Message::from_publish_frame`, feature `alloc`). `None` (the
     /// default) when the type cannot share or the range is out of bounds; callers copy then.
     fn share(&self, range: core::ops::Range<usize>) -> Option<Self> {
         let _ = range;
