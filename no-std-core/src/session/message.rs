@@ -265,19 +265,8 @@ impl<B: OwnedBytes> Message<B> {
         publish: &Publish<'_>,
         qos: QoS,
     ) -> Result<Self, MessageError> {
-        #[cfg_attr(not(feature = "v5"), allow(unused_mut))]
         let mut msg = Self::new(topic, publish.payload, qos, publish.retain)?;
-        #[cfg(feature = "v5")]
-        {
-            msg.set_properties_from(&publish.properties)?;
-            msg.expires_at = Expiry::new(
-                publish
-                    .properties
-                    .message_expiry_interval
-                    .map(|s| now + Duration::from_secs(u64::from(s))),
-            );
-        }
-        let _ = now;
+        msg.take_publish_properties(now, publish)?;
         Ok(msg)
     }
 
@@ -315,7 +304,6 @@ impl<B: OwnedBytes> Message<B> {
                 .and_then(|r| owned.share(r))
                 .map_or_else(|| copy(part), Ok)
         };
-        #[cfg_attr(not(feature = "v5"), allow(unused_mut))]
         let mut msg = Self {
             topic: shared(topic_range.clone(), topic.as_str().as_bytes())?,
             payload: shared(range_of(publish.payload), publish.payload)?,
@@ -328,17 +316,7 @@ impl<B: OwnedBytes> Message<B> {
             properties: None,
             encoded: None,
         };
-        #[cfg(feature = "v5")]
-        {
-            msg.set_properties_from(&publish.properties)?;
-            msg.expires_at = Expiry::new(
-                publish
-                    .properties
-                    .message_expiry_interval
-                    .map(|s| now + Duration::from_secs(u64::from(s))),
-            );
-        }
-        let _ = now;
+        msg.take_publish_properties(now, publish)?;
         #[cfg(feature = "v5")]
         let verbatim = publish.properties.topic_alias.is_none()
             && publish.properties.subscription_identifiers.is_empty();
@@ -369,6 +347,27 @@ impl<B: OwnedBytes> Message<B> {
             }
         }
         Ok(msg)
+    }
+
+    /// The received PUBLISH's stored 5.0 properties and its expiry (relative to `now`); a
+    /// no-op without 5.0.
+    fn take_publish_properties(
+        &mut self,
+        now: Instant,
+        publish: &Publish<'_>,
+    ) -> Result<(), MessageError> {
+        #[cfg(feature = "v5")]
+        {
+            self.set_properties_from(&publish.properties)?;
+            self.expires_at = Expiry::new(
+                publish
+                    .properties
+                    .message_expiry_interval
+                    .map(|s| now + Duration::from_secs(u64::from(s))),
+            );
+        }
+        let _ = (now, publish);
+        Ok(())
     }
 
     /// Copies the forwardable 5.0 properties of `p` (Payload Format Indicator, Content
