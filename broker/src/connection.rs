@@ -21,6 +21,10 @@
 //! 3. **End.** The session stays on the shard (offline) or is deleted, per its expiry; a
 //!    due Will is published. A taken-over connection writes its DISCONNECT and leaves the
 //!    session to its successor.
+//!
+//! A connection may also **move** to another shard while open ([`crate::colocate`] says
+//! when): its socket, engine and session travel as a [`Migrant`] and a new task on the
+//! other shard carries on from phase 2; the peer sees nothing.
 
 use std::fmt;
 use std::future::Future;
@@ -42,9 +46,10 @@ use tokio::time::{sleep_until, timeout};
 use tracing::{debug, info};
 
 use crate::auth::{AuthDecision, ClientInfo, ConnectInfo};
+use crate::colocate::Flow;
 use crate::config::OverflowPolicy;
 use crate::outbuf::OutBuf;
-use crate::router::{Home, SessionId, SubValue};
+use crate::router::{Home, SessionId, ShardMsg, SubValue};
 use crate::server::ConnectionPermit;
 use crate::session::{CoreConn, Msg, Payload, SlotCell, SlotState, now};
 use crate::shard::{ShardCtx, bump, take_remote};
@@ -64,6 +69,8 @@ const LINGER: Duration = Duration::from_secs(2);
 pub(crate) const OUT_BATCH: usize = 64 * 1024;
 /// A read of at most this many packets is "light load" (see `Connection::light_read`).
 const LIGHT_READ: u64 = 2;
+/// Longest wait for the other shards' barriers when a connection moves.
+const MIGRATE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How a connection ended (for the debug log).
 #[derive(Debug)]
@@ -81,6 +88,8 @@ enum End {
     Closed(CloseReason),
     /// A newer connection took the session.
     TakenOver,
+    /// The connection moved to this shard.
+    Migrated(usize),
 }
 
 impl fmt::Display for End {
@@ -94,6 +103,7 @@ impl fmt::Display for End {
             Self::Invalid(e) => write!(f, "{e}"),
             Self::Closed(r) => write!(f, "{r:?}"),
             Self::TakenOver => f.write_str("session taken over"),
+            Self::Migrated(to) => write!(f, "moved to shard {to}"),
         }
     }
 }
@@ -111,7 +121,8 @@ struct Attached {
 pub(crate) struct Connection<T> {
     transport: T,
     ctx: Rc<ShardCtx>,
-    _permit: ConnectionPermit,
+    /// Counts this connection against `limits.max_connections`; travels with a move.
+    permit: Option<ConnectionPermit>,
     reader: FrameReader,
     /// Bytes of an unfinished frame; empty (unallocated) between whole packets.
     leftover: Vec<u8>,
@@ -129,7 +140,7 @@ impl<T: Transport> Connection<T> {
         Self {
             transport,
             ctx,
-            _permit: permit,
+            permit: Some(permit),
             reader: FrameReader::new(max),
             leftover: Vec::new(),
             needed: 0,
@@ -155,11 +166,7 @@ impl<T: Transport> Connection<T> {
         async move {
             let _done = done;
             let result = conn.serve(&mut shutdown).await;
-            let peer = conn.transport.peer_addr();
-            match result {
-                Ok(end) => debug!(shard = conn.ctx.id, ?peer, "connection ended: {end}"),
-                Err(e) => debug!(shard = conn.ctx.id, ?peer, "connection failed: {e}"),
-            }
+            conn.log_end(&result);
         }
     }
 
@@ -179,7 +186,16 @@ impl<T: Transport> Connection<T> {
                 return Ok(end);
             }
         };
-        let result = self.open(&attached, shutdown).await;
+        self.serve_attached(&attached, shutdown).await
+    }
+
+    /// Phase 2 and the end of a connection whose session is attached.
+    async fn serve_attached(
+        &mut self,
+        attached: &Attached,
+        shutdown: &mut Shutdown,
+    ) -> io::Result<End> {
+        let result = self.open(attached, shutdown).await;
         // Whatever happened, the session is settled (unless a successor took it).
         let taken = matches!(attached.slot.borrow().state, SlotState::Gone);
         if !taken {
@@ -363,7 +379,11 @@ impl<T: Transport> Connection<T> {
         };
         let t = now();
         let old = match prev {
-            Some((pid, Some(home))) if home == self.ctx.id => self.ctx.take_session(pid, t),
+            // Here: taken at once. Homed here but not arrived (migrating here): through
+            // this shard's own inbox, where the request waits for the session.
+            Some((pid, Some(home))) if home == self.ctx.id && self.ctx.has_session(pid) => {
+                self.ctx.take_session(pid, t)
+            }
             Some((pid, Some(home))) => {
                 let s = take_remote(&self.ctx, home, pid).await;
                 self.ctx.flush();
@@ -432,7 +452,7 @@ impl<T: Transport> Connection<T> {
             }
             bump(&self.ctx.counters().msgs_sent, 1);
         }
-        let slot = Rc::new(SlotCell::new(conn));
+        let slot = Rc::new(SlotCell::new(Box::new(conn), Flow::new(t, 0)));
         self.ctx.insert(id, Rc::clone(&slot));
         self.ctx.flush();
         debug!(shard = self.ctx.id, client = %client_id, session = id, resume, "connected");
@@ -493,6 +513,13 @@ impl<T: Transport> Connection<T> {
             }
             if let Some(end) = self.closed(a) {
                 break Box::pin(self.close(a, end, shutdown)).await;
+            }
+            if let Some(to) = self.migration_target(a) {
+                self.ctx.disarm(a.id, armed.take());
+                if Box::pin(self.migrate(a, to)).await {
+                    break Ok(End::Migrated(to));
+                }
+                continue;
             }
             if std::mem::take(&mut backlog) {
                 tokio::task::yield_now().await;
@@ -559,6 +586,78 @@ impl<T: Transport> Connection<T> {
         };
         self.ctx.disarm(a.id, armed);
         result
+    }
+
+    /// The shard this connection should move to now, if any (see [`crate::colocate`]).
+    fn migration_target(&self, a: &Attached) -> Option<usize> {
+        let shared = &self.ctx.shared;
+        if !shared.config.colocate || shared.router.inboxes.len() < 2 || self.ctx.is_stopping() {
+            return None;
+        }
+        let to = a.slot.borrow_mut().flow.verdict(now(), a.id)?;
+        (to != self.ctx.id).then_some(to)
+    }
+
+    /// Moves this connection to shard `to`; `true` if it left (this task then ends
+    /// without touching the session), `false` if it stays (the transport cannot move, or
+    /// the session was taken over meanwhile: the loop then closes it).
+    ///
+    /// Order is kept: the session's home changes first, so new deliveries go to `to` and
+    /// wait there; then every other shard answers a barrier behind what it routed here
+    /// before the change; only then does the session, with all of that queued, leave.
+    async fn migrate(&mut self, a: &Attached, to: usize) -> bool {
+        let Some(stream) = self.transport.duplicate() else {
+            return false;
+        };
+        let Some(permit) = self.permit.take() else {
+            return false;
+        };
+        if !self.ctx.start_migration(a.id, to) {
+            self.permit = Some(permit);
+            return false;
+        }
+        // The slot's `Notify` fires for the last barrier, for deliveries, and at shutdown.
+        let barriers = async {
+            while !self.ctx.migration_ready(a.id) && !self.ctx.is_stopping() {
+                a.slot.notify.notified().await;
+            }
+        };
+        let timed_out = timeout(MIGRATE_TIMEOUT, barriers).await.is_err();
+        if timed_out || self.ctx.is_stopping() {
+            // Stay: a stopping broker says goodbye from here (5.0: DISCONNECT 0x8B).
+            debug!(
+                shard = self.ctx.id,
+                session = a.id,
+                timed_out,
+                "migration called off"
+            );
+            self.ctx.cancel_migration(a.id, to);
+            self.permit = Some(permit);
+            return false;
+        }
+        let moves = a.slot.borrow().flow.moves().saturating_add(1);
+        let Some(conn) = self.ctx.finish_migration(a.id, &a.slot, to) else {
+            self.permit = Some(permit);
+            return false;
+        };
+        let migrant = Migrant {
+            stream,
+            permit,
+            reader: self.reader,
+            leftover: std::mem::take(&mut self.leftover),
+            needed: self.needed,
+            id: a.id,
+            conn,
+            client_id: Arc::clone(&a.client_id),
+            username: a.username.clone(),
+            version: a.version,
+            moves,
+        };
+        if let Some(inbox) = self.ctx.shared.router.inboxes.get(to) {
+            inbox.push_batch(&mut vec![ShardMsg::Migrate(Box::new(migrant))]);
+        }
+        debug!(shard = self.ctx.id, client = %a.client_id, session = a.id, to, "connection moved");
+        true
     }
 
     /// `Some` once the connection is over: taken over, or closed by the engine.
@@ -987,6 +1086,111 @@ impl<T: Transport> Connection<T> {
                 Err(e) if e.kind() != io::ErrorKind::WouldBlock => return,
                 _ => {}
             }
+        }
+    }
+}
+
+/// An open connection on its way to another shard: what the new task there needs to
+/// carry on (the socket is a duplicate descriptor of the same TCP connection; the old
+/// one is closed without a FIN when the old task ends).
+pub(crate) struct Migrant {
+    stream: std::net::TcpStream,
+    permit: ConnectionPermit,
+    reader: FrameReader,
+    leftover: Vec<u8>,
+    needed: usize,
+    id: SessionId,
+    conn: Box<CoreConn>,
+    client_id: Arc<str>,
+    username: Option<Arc<str>>,
+    version: ProtocolVersion,
+    moves: u8,
+}
+
+/// Takes in a connection that moved to this shard: its session joins the shard (with what
+/// was delivered for it meanwhile), takeover requests that waited for it are answered,
+/// and a task carries on serving it.
+pub(crate) fn adopt(
+    ctx: &Rc<ShardCtx>,
+    m: Migrant,
+    shutdown: &Shutdown,
+    done: &tokio::sync::mpsc::Sender<()>,
+    t: Instant,
+) {
+    let Migrant {
+        stream,
+        permit,
+        reader,
+        leftover,
+        needed,
+        id,
+        conn,
+        client_id,
+        username,
+        version,
+        moves,
+    } = m;
+    let slot = Rc::new(SlotCell::new(conn, Flow::new(t, moves)));
+    ctx.insert(id, Rc::clone(&slot));
+    for reply in ctx.arrived(id) {
+        let _ = reply.send(ctx.take_session(id, t));
+    }
+    let stream = match tokio::net::TcpStream::from_std(stream) {
+        Ok(s) => s,
+        Err(e) => {
+            debug!(shard = ctx.id, session = id, "moved connection lost: {e}");
+            if let SlotState::Online(conn) = &mut slot.borrow_mut().state {
+                conn.handle_transport_closed(t);
+            }
+            ctx.end_session(id, &slot, t);
+            ctx.flush();
+            return;
+        }
+    };
+    let conn = Connection {
+        transport: crate::transport::Tcp::new(stream),
+        ctx: Rc::clone(ctx),
+        permit: Some(permit),
+        reader,
+        leftover,
+        needed,
+        out: OutBuf::default(),
+        light_read: false,
+    };
+    let attached = Attached {
+        id,
+        slot,
+        client_id,
+        username,
+        version,
+    };
+    tokio::task::spawn_local(conn.resume(attached, shutdown.clone(), done.clone()));
+}
+
+impl<T: Transport> Connection<T> {
+    /// [`run`](Self::run) for a connection that moved here with its session attached. A
+    /// future of its own, so that accepted connections' tasks do not carry an
+    /// `Option<Attached>` (every idle connection would pay for it).
+    fn resume(
+        self,
+        attached: Attached,
+        shutdown: Shutdown,
+        done: tokio::sync::mpsc::Sender<()>,
+    ) -> impl Future<Output = ()> {
+        let mut conn = self;
+        let mut shutdown = shutdown;
+        async move {
+            let _done = done;
+            let result = conn.serve_attached(&attached, &mut shutdown).await;
+            conn.log_end(&result);
+        }
+    }
+
+    fn log_end(&self, result: &io::Result<End>) {
+        let peer = self.transport.peer_addr();
+        match result {
+            Ok(end) => debug!(shard = self.ctx.id, ?peer, "connection ended: {end}"),
+            Err(e) => debug!(shard = self.ctx.id, ?peer, "connection failed: {e}"),
         }
     }
 }

@@ -34,6 +34,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+mod colocate;
 pub mod config;
 mod connection;
 mod outbuf;

@@ -32,6 +32,7 @@ use tern_core::session::Instant;
 use tern_core::topic::{TopicFilter, TopicName};
 use tokio::sync::{Notify, oneshot};
 
+use crate::connection::Migrant;
 use crate::session::{CoreSession, Msg};
 
 /// A session's broker-wide identity; stable for the life of the session (across
@@ -95,14 +96,34 @@ pub(crate) struct RouterState {
 
 /// One message for a shard, sent through its [`Inbox`].
 pub(crate) enum ShardMsg {
-    /// Deliver `msg` to session `to` (forwarded if the session has moved).
-    Deliver { to: SessionId, msg: Msg },
+    /// Deliver `msg`, routed on shard `from`, to session `to` (forwarded if the session
+    /// has moved).
+    Deliver {
+        to: SessionId,
+        msg: Msg,
+        from: usize,
+    },
     /// Hand session `id` over to another shard: close its connection with 0x8E Session
     /// taken over (5.0), publish a due Will, and send the session back.
     Takeover {
         id: SessionId,
         reply: oneshot::Sender<Option<CoreSession>>,
     },
+    /// Session `id` is moving here (its home already says so): hold its deliveries and
+    /// takeover requests until [`ShardMsg::Migrate`] (or [`ShardMsg::MigrateAborted`])
+    /// arrives. Pushed while the router lock is held, so it is ahead of any takeover
+    /// request sent here for `id`.
+    MigrateStart { id: SessionId },
+    /// Answer shard `from` with [`ShardMsg::BarrierAck`] behind every delivery already
+    /// queued for it.
+    Barrier { id: SessionId, from: usize },
+    /// Everything the sender routed to session `id` before it started moving has arrived.
+    BarrierAck { id: SessionId },
+    /// A connection and its session, moved here (see `connection::Migrant`).
+    Migrate(Box<Migrant>),
+    /// The move of session `id` announced by [`ShardMsg::MigrateStart`] was called off
+    /// (the session was taken over meanwhile): forward what was held for it.
+    MigrateAborted { id: SessionId },
 }
 
 /// A shard's incoming batch queue: appended to by other shards, drained by the shard's

@@ -299,6 +299,14 @@ impl ServerHandle {
         &self.shared.stats
     }
 
+    /// The shard the session of `client_id` lives on (connections move between shards,
+    /// see `colocate` in [`Config`]), or `None` if there is no such session.
+    pub fn client_shard(&self, client_id: &str) -> Option<usize> {
+        let r = self.shared.router.state();
+        let id = r.clients.get(client_id)?;
+        r.homes.get(id).map(|h| h.shard)
+    }
+
     /// A trigger that stops the server, for another thread or task.
     pub fn shutdown_trigger(&self) -> ShutdownTrigger {
         self.trigger.clone()
@@ -408,7 +416,7 @@ fn run_shard(
         // The shard's inbox (deliveries and takeovers from other shards) and housekeeping
         // (offline sessions, retained expiry, `$SYS`) run until shutdown.
         for task in [
-            Box::pin(inbox_task(Rc::clone(&ctx), shutdown.clone()))
+            Box::pin(inbox_task(Rc::clone(&ctx), shutdown.clone(), done.clone()))
                 as std::pin::Pin<Box<dyn Future<Output = ()>>>,
             Box::pin(housekeeping_task(Rc::clone(&ctx), shutdown.clone())),
             Box::pin(timer_task(Rc::clone(&ctx), shutdown.clone())),

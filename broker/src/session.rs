@@ -8,6 +8,7 @@ use bytes::{Bytes, BytesMut};
 use tern_core::session::{Connection, Growable, Instant, Message, OwnedBytes, Server, Session};
 use tokio::sync::Notify;
 
+use crate::colocate::Flow;
 use crate::outbuf::OutBuf;
 
 /// A shared, immutable buffer for topics, payloads and stored properties: a message routed
@@ -83,6 +84,8 @@ pub(crate) struct Slot {
     pub(crate) state: SlotState,
     /// Bytes the old connection must still write before closing (DISCONNECT 0x8E).
     pub(crate) farewell: OutBuf,
+    /// Where this connection's deliveries come from (see [`crate::colocate`]).
+    pub(crate) flow: Flow,
 }
 
 /// A [`Slot`] and the `Notify` that wakes its connection task (deliveries queued, taken
@@ -95,12 +98,13 @@ pub(crate) struct SlotCell {
 }
 
 impl SlotCell {
-    pub(crate) fn new(conn: CoreConn) -> Self {
+    pub(crate) fn new(conn: Box<CoreConn>, flow: Flow) -> Self {
         Self {
             notify: Notify::new(),
             cell: RefCell::new(Slot {
-                state: SlotState::Online(Box::new(conn)),
+                state: SlotState::Online(conn),
                 farewell: OutBuf::default(),
+                flow,
             }),
         }
     }

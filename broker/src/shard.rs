@@ -11,6 +11,7 @@ use std::time::Duration as StdDuration;
 
 use tern_core::codec::{QoS, ReasonCode};
 use tern_core::session::{Instant, PublishError, SessionEvent};
+use tokio::sync::mpsc::Sender;
 use tokio::sync::{Notify, oneshot};
 use tracing::debug;
 
@@ -48,6 +49,9 @@ pub(crate) fn bump(c: &AtomicU64, n: u64) {
     c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
 }
 
+/// Where a takeover request wants the session.
+pub(crate) type TakeoverReply = oneshot::Sender<Option<CoreSession>>;
+
 /// Matches and targets of one routing call, reused.
 type Scratch = (RouteScratch, Vec<Target>);
 
@@ -60,8 +64,13 @@ pub(crate) struct ShardCtx {
     pub(crate) scratch: RefCell<Box<[u8]>>,
     /// Sessions living on this shard.
     pub(crate) sessions: RefCell<IdMap<Rc<SlotCell>>>,
-    /// Deliveries for a session that is moving here (takeover in progress).
+    /// Deliveries for a session that is moving here (takeover or migration in progress).
     pending: RefCell<IdMap<Vec<Msg>>>,
+    /// Sessions announced as migrating here ([`ShardMsg::MigrateStart`]) with the takeover
+    /// requests that arrived for them before the session did.
+    incoming: RefCell<IdMap<Vec<TakeoverReply>>>,
+    /// Sessions of this shard on their way out: barrier acknowledgements still missing.
+    migrating: RefCell<IdMap<usize>>,
     /// Messages for other shards, flushed once per batch of input.
     outbox: RefCell<Vec<Vec<ShardMsg>>>,
     /// Reused buffers for routing.
@@ -88,6 +97,8 @@ impl ShardCtx {
             scratch: RefCell::new(vec![0; scratch_len].into_boxed_slice()),
             sessions: RefCell::new(IdMap::default()),
             pending: RefCell::new(IdMap::default()),
+            incoming: RefCell::new(IdMap::default()),
+            migrating: RefCell::new(IdMap::default()),
             outbox: RefCell::new((0..shards).map(|_| Vec::new()).collect()),
             route_scratch: RefCell::new((RouteScratch::default(), Vec::new())),
             spare_out: RefCell::new(Vec::new()),
@@ -189,15 +200,21 @@ impl ShardCtx {
         }
         for t in targets.drain(..) {
             if t.shard == self.id {
-                self.deliver(t.session, t.msg);
+                self.deliver(t.session, t.msg, None);
             } else if let Some(batch) = self.outbox.borrow_mut().get_mut(t.shard) {
                 batch.push(ShardMsg::Deliver {
                     to: t.session,
                     msg: t.msg,
+                    from: self.id,
                 });
             }
         }
         routed
+    }
+
+    /// `true` if session `id` is on this shard.
+    pub(crate) fn has_session(&self, id: SessionId) -> bool {
+        self.sessions.borrow().contains_key(&id)
     }
 
     /// `true` if a delivery woke a connection of this shard since the last call.
@@ -205,8 +222,9 @@ impl ShardCtx {
         self.woke_local.replace(false)
     }
 
-    /// Queues `msg` in session `id` of this shard and wakes its connection.
-    pub(crate) fn deliver(&self, id: SessionId, msg: Msg) {
+    /// Queues `msg` in session `id` of this shard and wakes its connection; `from` is the
+    /// shard that routed it (`None`: this one).
+    pub(crate) fn deliver(&self, id: SessionId, msg: Msg, from: Option<usize>) {
         let slot = self.sessions.borrow().get(&id).cloned();
         let Some(slot) = slot else {
             self.deliver_elsewhere(id, msg);
@@ -225,6 +243,7 @@ impl ShardCtx {
                 let before = conn.session().queued_bytes();
                 let r = conn.publish(msg);
                 self.queued_delta(before, conn.session().queued_bytes());
+                s.flow.record(from);
                 slot.notify.notify_one();
                 self.woke_local.set(true);
                 r
@@ -269,7 +288,11 @@ impl ShardCtx {
             }
             Some(shard) => {
                 if let Some(batch) = self.outbox.borrow_mut().get_mut(shard) {
-                    batch.push(ShardMsg::Deliver { to: id, msg });
+                    batch.push(ShardMsg::Deliver {
+                        to: id,
+                        msg,
+                        from: self.id,
+                    });
                 }
             }
             None => {}
@@ -284,7 +307,7 @@ impl ShardCtx {
         self.sessions.borrow_mut().insert(id, slot);
         let held = self.pending.borrow_mut().remove(&id);
         for msg in held.into_iter().flatten() {
-            self.deliver(id, msg);
+            self.deliver(id, msg, None);
         }
     }
 
@@ -298,6 +321,139 @@ impl ShardCtx {
                 inbox.push_batch(batch);
             }
         }
+    }
+
+    /// A takeover request for session `id`: answered now, or held if the session is
+    /// migrating here and has not arrived yet.
+    fn takeover_request(&self, id: SessionId, reply: TakeoverReply, now: Instant) {
+        if !self.sessions.borrow().contains_key(&id)
+            && let Some(held) = self.incoming.borrow_mut().get_mut(&id)
+        {
+            held.push(reply);
+            return;
+        }
+        let _ = reply.send(self.take_session(id, now));
+    }
+
+    /// Starts moving session `id` (attached to a connection of this shard) to shard `to`:
+    /// its home changes now, so new deliveries go there (and wait for it); every other
+    /// shard is asked for a barrier, behind the deliveries it routed here before. `false`
+    /// if the session is not this shard's to move.
+    pub(crate) fn start_migration(&self, id: SessionId, to: usize) -> bool {
+        let inboxes = &self.shared.router.inboxes;
+        if to == self.id || to >= inboxes.len() {
+            return false;
+        }
+        {
+            let mut r = self.shared.router.state();
+            match r.homes.get_mut(&id) {
+                Some(h) if h.shard == self.id => h.shard = to,
+                _ => return false,
+            }
+            // Under the lock: ahead of any takeover request that reads the new home.
+            if let Some(inbox) = inboxes.get(to) {
+                inbox.push_batch(&mut vec![ShardMsg::MigrateStart { id }]);
+            }
+        }
+        self.migrating.borrow_mut().insert(id, inboxes.len() - 1);
+        for (shard, inbox) in inboxes.iter().enumerate() {
+            if shard != self.id {
+                inbox.push_batch(&mut vec![ShardMsg::Barrier { id, from: self.id }]);
+            }
+        }
+        true
+    }
+
+    /// `true` once every barrier of the migration of `id` is back (or none is pending).
+    pub(crate) fn migration_ready(&self, id: SessionId) -> bool {
+        self.migrating.borrow().get(&id).is_none_or(|&n| n == 0)
+    }
+
+    fn barrier_acked(&self, id: SessionId) {
+        let ready = match self.migrating.borrow_mut().get_mut(&id) {
+            Some(n) => {
+                *n = n.saturating_sub(1);
+                *n == 0
+            }
+            None => false,
+        };
+        if ready && let Some(slot) = self.sessions.borrow().get(&id) {
+            slot.notify.notify_one();
+        }
+    }
+
+    /// Calls off the outgoing migration of `id` to `to` before the session left: its home
+    /// is this shard again, and `to` forwards what it held for it back here.
+    pub(crate) fn cancel_migration(&self, id: SessionId, to: usize) {
+        self.migrating.borrow_mut().remove(&id);
+        {
+            let mut r = self.shared.router.state();
+            if let Some(h) = r.homes.get_mut(&id)
+                && h.shard == to
+            {
+                h.shard = self.id;
+            }
+        }
+        if let Some(inbox) = self.shared.router.inboxes.get(to) {
+            inbox.push_batch(&mut vec![ShardMsg::MigrateAborted { id }]);
+        }
+    }
+
+    /// Ends the outgoing migration of `id`: `Some(conn)` to ship (the session leaves
+    /// this shard's table), `None` if it was taken over meanwhile (shard `to` is told to
+    /// forward what it held).
+    pub(crate) fn finish_migration(
+        &self,
+        id: SessionId,
+        slot: &SlotCell,
+        to: usize,
+    ) -> Option<Box<crate::session::CoreConn>> {
+        self.migrating.borrow_mut().remove(&id);
+        let mut s = slot.borrow_mut();
+        match std::mem::replace(&mut s.state, SlotState::Gone) {
+            SlotState::Online(conn) => {
+                self.sessions.borrow_mut().remove(&id);
+                self.queued_delta(conn.session().queued_bytes(), 0);
+                Some(conn)
+            }
+            other => {
+                s.state = other;
+                if let Some(inbox) = self.shared.router.inboxes.get(to) {
+                    inbox.push_batch(&mut vec![ShardMsg::MigrateAborted { id }]);
+                }
+                None
+            }
+        }
+    }
+
+    /// A migration here was called off: what was held for the session goes where it
+    /// lives now.
+    fn migrate_aborted(&self, id: SessionId) {
+        let takeovers = self.incoming.borrow_mut().remove(&id).unwrap_or_default();
+        let held = self.pending.borrow_mut().remove(&id).unwrap_or_default();
+        let home = self.shared.router.state().homes.get(&id).map(|h| h.shard);
+        for reply in takeovers {
+            let mut outbox = self.outbox.borrow_mut();
+            match home
+                .filter(|&h| h != self.id)
+                .and_then(|h| outbox.get_mut(h))
+            {
+                Some(batch) => batch.push(ShardMsg::Takeover { id, reply }),
+                None => {
+                    let _ = reply.send(None);
+                }
+            }
+        }
+        // Forwarded to the session's home (or held again, should that be here).
+        for msg in held {
+            self.deliver_elsewhere(id, msg);
+        }
+    }
+
+    /// A migrated session arrived (after [`ShardMsg::MigrateStart`]): the takeover requests
+    /// held for it, which now find it here.
+    pub(crate) fn arrived(&self, id: SessionId) -> Vec<TakeoverReply> {
+        self.incoming.borrow_mut().remove(&id).unwrap_or_default()
     }
 
     /// Takes session `id` away from this shard for a new connection of its client: the
@@ -427,8 +583,9 @@ impl ShardCtx {
     }
 }
 
-/// Drains this shard's inbox: deliveries from other shards and takeover requests.
-pub(crate) async fn inbox_task(ctx: Rc<ShardCtx>, mut shutdown: Shutdown) {
+/// Drains this shard's inbox: deliveries from other shards, takeover requests and
+/// connections migrating here (spawned as tasks that hold `done`, like accepted ones).
+pub(crate) async fn inbox_task(ctx: Rc<ShardCtx>, mut shutdown: Shutdown, done: Sender<()>) {
     let mut batch = Vec::new();
     loop {
         let Some(inbox) = ctx.shared.router.inboxes.get(ctx.id) else {
@@ -442,11 +599,21 @@ pub(crate) async fn inbox_task(ctx: Rc<ShardCtx>, mut shutdown: Shutdown) {
         let t = now();
         for m in batch.drain(..) {
             match m {
-                ShardMsg::Deliver { to, msg } => ctx.deliver(to, msg),
-                ShardMsg::Takeover { id, reply } => {
-                    let session = ctx.take_session(id, t);
-                    let _ = reply.send(session);
+                ShardMsg::Deliver { to, msg, from } => ctx.deliver(to, msg, Some(from)),
+                ShardMsg::Takeover { id, reply } => ctx.takeover_request(id, reply, t),
+                ShardMsg::MigrateStart { id } => {
+                    ctx.incoming.borrow_mut().insert(id, Vec::new());
                 }
+                ShardMsg::Barrier { id, from } => {
+                    if let Some(batch) = ctx.outbox.borrow_mut().get_mut(from) {
+                        batch.push(ShardMsg::BarrierAck { id });
+                    }
+                }
+                ShardMsg::BarrierAck { id } => ctx.barrier_acked(id),
+                ShardMsg::Migrate(m) => {
+                    crate::connection::adopt(&ctx, *m, &shutdown, &done, t);
+                }
+                ShardMsg::MigrateAborted { id } => ctx.migrate_aborted(id),
             }
         }
         ctx.flush();

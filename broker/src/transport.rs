@@ -39,6 +39,13 @@ pub trait Transport {
 
     /// The peer's address, for logs, `$SYS` and authentication.
     fn peer_addr(&self) -> Option<SocketAddr>;
+
+    /// A second descriptor of the underlying TCP socket, for moving the connection to
+    /// another shard, or `None` if this transport cannot move (it keeps state of its own,
+    /// as TLS does). The default is `None`.
+    fn duplicate(&self) -> Option<std::net::TcpStream> {
+        None
+    }
 }
 
 /// Plain TCP.
@@ -83,5 +90,12 @@ impl Transport for Tcp {
 
     fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer
+    }
+
+    fn duplicate(&self) -> Option<std::net::TcpStream> {
+        socket2::SockRef::from(&self.stream)
+            .try_clone()
+            .ok()
+            .map(std::net::TcpStream::from)
     }
 }

@@ -172,3 +172,80 @@ fn broker_wide_queued_bytes_cap() {
     let m = b.recv_publish();
     assert_eq!(m.payload, [7; 500]);
 }
+
+/// Co-location: a subscriber fed at a light rate by a publisher on the other shard moves
+/// to the publisher's shard while messages flow. QoS 1 order per publisher holds across the
+/// move [MQTT-4.6.0-2]: nothing is lost, duplicated or reordered, though messages are in
+/// flight as it happens; the moved connection works on (SUBSCRIBE, PINGREQ, the
+/// connection count) and its session can still be taken over [MQTT-3.1.4-2].
+#[test]
+fn light_flow_subscriber_moves_to_the_publishers_shard_in_order() {
+    let broker = Broker::start_tern(tern_config());
+    let h = broker.tern().expect("tern");
+    let mut connect = Connect::new(V311, "colo-sub");
+    connect.clean_start = false;
+    connect.keep_alive = 60;
+    let (mut sub, _) = RawClient::connect_with(&broker, &connect);
+    assert_eq!(sub.subscribe("colo/t", QoS::AtLeastOnce), [1]);
+    let home = h.client_shard("colo-sub").expect("a session");
+    // A publisher on the other shard (the kernel spreads connections by their ports).
+    let (mut pubc, pub_id) = (0..64)
+        .find_map(|n| {
+            let id = format!("colo-pub-{n}");
+            let c = RawClient::connect(&broker, V311, &id);
+            (h.client_shard(&id) != Some(home)).then_some((c, id))
+        })
+        .expect("a publisher on the other shard within 64 connections");
+    let there = h.client_shard(&pub_id).expect("publisher's shard");
+    // Bursts of 5 unacknowledged QoS 1 messages, about 250 per second: light.
+    let mut next = 0u32;
+    let mut moved_at = None;
+    let start = std::time::Instant::now();
+    while moved_at.is_none_or(|m| next < m + 100) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the subscriber did not move to shard {there} within 10 s ({next} messages)"
+        );
+        for k in 0..5u32 {
+            let i = next + k;
+            pubc.publish(
+                "colo/t",
+                &i.to_be_bytes(),
+                QoS::AtLeastOnce,
+                false,
+                (k + 1) as u16,
+            );
+        }
+        for _ in 0..5 {
+            assert_eq!(pubc.recv_packet_type(4).packet_type(), 4);
+        }
+        for _ in 0..5 {
+            let m = sub.recv_publish();
+            assert_eq!(m.payload, next.to_be_bytes(), "message {next} out of order");
+            assert!(!m.dup, "message {next} re-sent");
+            next += 1;
+        }
+        if moved_at.is_none() && h.client_shard("colo-sub") == Some(there) {
+            moved_at = Some(next);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sub.expect_no_publish();
+    assert_eq!(
+        h.stats().connections(),
+        2,
+        "the move kept one connection slot"
+    );
+    // The moved connection serves on.
+    assert_eq!(sub.subscribe("colo/u", QoS::AtLeastOnce), [1]);
+    pubc.publish_acked("colo/u", b"after", QoS::AtLeastOnce, false);
+    assert_eq!(sub.recv_publish().payload, b"after");
+    sub.send(&Packet::PingReq);
+    assert_eq!(sub.recv_packet_type(13).packet_type(), 13);
+    // And its session is found where it moved: a new connection takes it over.
+    let (mut again, ack) = RawClient::connect_with(&broker, &connect);
+    assert!(matches!(ack.decode(V311), Packet::ConnAck(a) if a.session_present));
+    let _ = sub.expect_closed();
+    pubc.publish_acked("colo/t", b"last", QoS::AtLeastOnce, false);
+    assert_eq!(again.recv_publish().payload, b"last");
+}
