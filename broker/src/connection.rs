@@ -186,18 +186,15 @@ impl<T: Transport> Connection<T> {
                 return Ok(end);
             }
         };
-        self.serve_attached(&attached, shutdown).await
+        let result = self.open(&attached, shutdown).await;
+        self.ended(&attached);
+        result
     }
 
-    /// Phase 2 and the end of a connection whose session is attached.
-    async fn serve_attached(
-        &mut self,
-        attached: &Attached,
-        shutdown: &mut Shutdown,
-    ) -> io::Result<End> {
-        let result = self.open(attached, shutdown).await;
-        // Whatever happened, the session is settled (unless a successor took it).
-        let taken = matches!(attached.slot.borrow().state, SlotState::Gone);
+    /// After phase 2: whatever happened, the session is settled (unless a successor took
+    /// it or it moved away). Not part of an `async fn`, so it adds nothing to the task.
+    fn ended(&mut self, attached: &Attached) {
+        let taken = matches!(attached.slot.borrow().state, SlotState::Gone(_));
         if !taken {
             if let SlotState::Online(conn) = &mut attached.slot.borrow_mut().state {
                 conn.handle_transport_closed(now());
@@ -206,7 +203,6 @@ impl<T: Transport> Connection<T> {
             self.ctx.flush();
         }
         self.ctx.give_out(std::mem::take(&mut self.out));
-        result
     }
 
     /// Writes pending output, sends FIN and lingers briefly so the last packet is not lost
@@ -671,7 +667,10 @@ impl<T: Transport> Connection<T> {
     /// Writes the last packets (the DISCONNECT of a takeover included) and closes.
     async fn close(&mut self, a: &Attached, end: End, shutdown: &mut Shutdown) -> io::Result<End> {
         self.drain(a);
-        let farewell = std::mem::take(&mut a.slot.borrow_mut().farewell);
+        let farewell = match &mut a.slot.borrow_mut().state {
+            SlotState::Gone(farewell) => std::mem::take(farewell),
+            _ => OutBuf::default(),
+        };
         self.out.extend(farewell.as_slice());
         let by_peer = matches!(end, End::Closed(CloseReason::Disconnected { .. }));
         if by_peer {
@@ -1181,7 +1180,8 @@ impl<T: Transport> Connection<T> {
         let mut shutdown = shutdown;
         async move {
             let _done = done;
-            let result = conn.serve_attached(&attached, &mut shutdown).await;
+            let result = conn.open(&attached, &mut shutdown).await;
+            conn.ended(&attached);
             conn.log_end(&result);
         }
     }

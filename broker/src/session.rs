@@ -74,16 +74,15 @@ pub(crate) enum SlotState {
     Online(Box<CoreConn>),
     /// No connection: messages queue in the session until it resumes or expires.
     Offline(Box<CoreSession>),
-    /// Taken over by a newer connection or ended; the old task must close.
-    Gone,
+    /// Taken over by a newer connection, moved away, or ended; the old task must close,
+    /// writing these bytes first (a takeover's DISCONNECT 0x8E; usually empty).
+    Gone(OutBuf),
 }
 
 /// One client's session on its shard, shared by the connection task and the shard's
 /// delivery paths (never across threads, never borrowed across an `.await`).
 pub(crate) struct Slot {
     pub(crate) state: SlotState,
-    /// Bytes the old connection must still write before closing (DISCONNECT 0x8E).
-    pub(crate) farewell: OutBuf,
     /// Where this connection's deliveries come from (see [`crate::colocate`]).
     pub(crate) flow: Flow,
 }
@@ -103,7 +102,6 @@ impl SlotCell {
             notify: Notify::new(),
             cell: RefCell::new(Slot {
                 state: SlotState::Online(conn),
-                farewell: OutBuf::default(),
                 flow,
             }),
         }

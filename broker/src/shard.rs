@@ -257,7 +257,7 @@ impl ShardCtx {
                 self.queued_delta(before, session.queued_bytes());
                 r
             }
-            SlotState::Gone => {
+            SlotState::Gone(_) => {
                 drop(guard);
                 self.deliver_elsewhere(id, msg);
                 return;
@@ -410,7 +410,7 @@ impl ShardCtx {
     ) -> Option<Box<crate::session::CoreConn>> {
         self.migrating.borrow_mut().remove(&id);
         let mut s = slot.borrow_mut();
-        match std::mem::replace(&mut s.state, SlotState::Gone) {
+        match std::mem::replace(&mut s.state, SlotState::Gone(OutBuf::default())) {
             SlotState::Online(conn) => {
                 self.sessions.borrow_mut().remove(&id);
                 self.queued_delta(conn.session().queued_bytes(), 0);
@@ -462,17 +462,17 @@ impl ShardCtx {
     pub(crate) fn take_session(&self, id: SessionId, now: Instant) -> Option<CoreSession> {
         let slot = self.sessions.borrow_mut().remove(&id)?;
         let mut s = slot.borrow_mut();
-        let session = match std::mem::replace(&mut s.state, SlotState::Gone) {
+        let session = match std::mem::replace(&mut s.state, SlotState::Gone(OutBuf::default())) {
             SlotState::Online(mut conn) => {
                 conn.disconnect(now, ReasonCode::SessionTakenOver);
                 let mut farewell = OutBuf::default();
                 crate::connection::drain_transmit(&mut conn, now, &mut farewell);
-                s.farewell = farewell;
+                s.state = SlotState::Gone(farewell);
                 slot.notify.notify_one();
                 conn.into_session(now)
             }
             SlotState::Offline(session) => *session,
-            SlotState::Gone => return None,
+            SlotState::Gone(_) => return None,
         };
         drop(s);
         let mut session = session;
@@ -494,10 +494,11 @@ impl ShardCtx {
     /// zero-expiry session) and keeps the session offline or deletes it.
     pub(crate) fn end_session(&self, id: SessionId, slot: &Rc<SlotCell>, now: Instant) {
         let mut s = slot.borrow_mut();
-        let mut session = match std::mem::replace(&mut s.state, SlotState::Gone) {
+        let mut session = match std::mem::replace(&mut s.state, SlotState::Gone(OutBuf::default()))
+        {
             SlotState::Online(conn) => conn.into_session(now),
             SlotState::Offline(session) => *session,
-            SlotState::Gone => return,
+            SlotState::Gone(_) => return,
         };
         drop(s);
         if self.settle(id, &mut session, now) {
@@ -556,7 +557,7 @@ impl ShardCtx {
                         due.push((*id, Rc::clone(slot)));
                     }
                 }
-                SlotState::Gone => {}
+                SlotState::Gone(_) => {}
             }
         }
         // Deliveries held for a session that never arrived (its takeover failed, or it
@@ -570,7 +571,10 @@ impl ShardCtx {
             });
         }
         for (id, slot) in due {
-            let state = std::mem::replace(&mut slot.borrow_mut().state, SlotState::Gone);
+            let state = std::mem::replace(
+                &mut slot.borrow_mut().state,
+                SlotState::Gone(OutBuf::default()),
+            );
             if let SlotState::Offline(mut session) = state {
                 if self.settle(id, &mut session, now) {
                     slot.borrow_mut().state = SlotState::Offline(session);
