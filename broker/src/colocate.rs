@@ -1,19 +1,24 @@
-//! Co-location: a connection whose deliveries all come from one other shard, at a light
-//! rate, moves to that shard.
+//! Co-location: a connection whose deliveries all come from one other shard moves to that
+//! shard.
 //!
-//! A delivery between shards costs a thread wake-up on the receiving shard; under load it
-//! is shared by a whole batch, but at a light rate every message pays it alone, and on a
-//! 2-core machine that wake-up is most of a message's latency. So each connection counts
-//! where its deliveries were routed (its own shard or which other one) over a window; at
-//! the end of a window in which at least [`MIN_REMOTE`] deliveries came from exactly one
-//! other shard, at least 9 in 10 of all of them, and no more than [`LIGHT_RATE`] per
-//! second, the connection moves there (`Connection::migrate`). Heavy flows stay where
-//! they are: they are batched already, and moving them would trade the wake-up for an
-//! unbalanced shard.
+//! A delivery between shards costs the receiving shard a thread wake-up and an inbox
+//! round (lock, batch, task switch), and the subscriber's acknowledgements are then handled
+//! on a different core from the publisher's. Under load a batch shares the wake-up, but at
+//! a light rate every message pays it alone, and on a 2-core machine that is most of a
+//! message's latency. So each connection counts where its deliveries were routed (its own
+//! shard or which other one); when at least 9 in 10 of them, and at least [`MIN_REMOTE`],
+//! came from exactly one other shard, the connection moves there (`Connection::migrate`):
+//! - a light flow (at most [`LIGHT_RATE`] per second) is judged at the end of a window of
+//!   1-2 s and moves whatever the shards' load: it adds little to either;
+//! - a heavy flow is judged after [`HEAVY_SAMPLE`] deliveries and moves only if the target
+//!   shard has no more connections than this one, so that co-locating publisher/subscriber
+//!   pairs does not pile every connection onto one shard (a fan-out's subscribers stay
+//!   spread; a fan-in's subscriber, fed by several shards, stays put).
 //!
 //! Two connections feeding each other from two shards (request and response) could both
 //! decide to move at the same instant and swap places; windows therefore differ by session
-//! (a jitter of up to one second from the session id) and double after every move.
+//! (a jitter of up to one second from the session id) and double after every move, and
+//! only a connection's first move can be decided early.
 
 use tern_core::session::{Duration, Instant};
 
@@ -23,8 +28,10 @@ use crate::router::SessionId;
 const WINDOW_MS: u64 = 1000;
 /// Remote deliveries a window needs before they say anything.
 pub(crate) const MIN_REMOTE: u16 = 8;
-/// Deliveries per second above which a flow is not light (and stays put).
+/// Deliveries per second above which a flow is heavy.
 pub(crate) const LIGHT_RATE: u64 = 5000;
+/// Deliveries after which a heavy flow is judged.
+pub(crate) const HEAVY_SAMPLE: u16 = 256;
 
 /// Where a connection's deliveries came from in the current window (16 bytes per
 /// connection).
@@ -80,22 +87,32 @@ impl Flow {
         Duration::from_millis((WINDOW_MS + jitter) << self.moves.min(5))
     }
 
-    /// Once the window of session `id` is over: the shard to move to, if the window says
-    /// so; a new window starts either way. `None` while the window runs.
-    pub(crate) fn verdict(&mut self, now: Instant, id: SessionId) -> Option<usize> {
-        let elapsed = now.saturating_duration_since(self.since);
-        if elapsed < self.window(id) {
+    /// The shard to move to, if this window says so: a light flow is judged at the end of
+    /// its window, a heavy one (more than [`LIGHT_RATE`] per second) as soon as it has
+    /// [`HEAVY_SAMPLE`] deliveries, and then only towards a shard for which `balanced`
+    /// holds. A new window starts whenever a verdict is given.
+    pub(crate) fn verdict(
+        &mut self,
+        now: Instant,
+        id: SessionId,
+        balanced: impl FnOnce(usize) -> bool,
+    ) -> Option<usize> {
+        let elapsed_ms = now.saturating_duration_since(self.since).total_millis();
+        let total = u64::from(self.local) + u64::from(self.remote);
+        let heavy = total * 1000 > LIGHT_RATE * elapsed_ms.max(1);
+        let window_over = elapsed_ms >= self.window(id).total_millis();
+        // Only a first move is decided early: after that, windows (which differ by
+        // session) pace every verdict, so two flows feeding each other cannot keep
+        // swapping shards.
+        let early = heavy && total >= u64::from(HEAVY_SAMPLE) && self.moves == 0;
+        if !(window_over || early) {
             return None;
         }
-        let total = u64::from(self.local) + u64::from(self.remote);
-        let light = total * 1000 <= LIGHT_RATE * elapsed.total_millis().max(1);
-        let move_to = (self.remote >= MIN_REMOTE
-            && !self.mixed
-            && u64::from(self.remote) * 10 >= total * 9
-            && light)
-            .then_some(usize::from(self.shard));
+        let one_shard =
+            self.remote >= MIN_REMOTE && !self.mixed && u64::from(self.remote) * 10 >= total * 9;
+        let to = usize::from(self.shard);
         *self = Self::new(now, self.moves);
-        move_to
+        (one_shard && (!heavy || balanced(to))).then_some(to)
     }
 }
 
@@ -118,10 +135,14 @@ mod tests {
             f.record(Some(1));
         }
         f.record(None);
-        assert_eq!(f.verdict(at(10), 7), None, "the window is not over");
-        assert_eq!(f.verdict(at(2100), 7), Some(1));
+        assert_eq!(
+            f.verdict(at(10), 7, |_| true),
+            None,
+            "the window is not over"
+        );
+        assert_eq!(f.verdict(at(2100), 7, |_| true), Some(1));
         // The next window starts empty.
-        assert_eq!(f.verdict(at(4300), 7), None);
+        assert_eq!(f.verdict(at(4300), 7, |_| true), None);
     }
 
     #[test]
@@ -130,20 +151,39 @@ mod tests {
         let mut mixed = Flow::new(at(0), 0);
         (0..50).for_each(|_| mixed.record(Some(1)));
         mixed.record(Some(2));
-        assert_eq!(mixed.verdict(end, 7), None, "two source shards");
+        assert_eq!(mixed.verdict(end, 7, |_| true), None, "two source shards");
 
         let mut local = Flow::new(at(0), 0);
         (0..50).for_each(|_| local.record(Some(1)));
         (0..10).for_each(|_| local.record(None));
-        assert_eq!(local.verdict(end, 7), None, "a sixth is local");
+        assert_eq!(local.verdict(end, 7, |_| true), None, "a sixth is local");
 
         let mut sparse = Flow::new(at(0), 0);
         (0..MIN_REMOTE - 1).for_each(|_| sparse.record(Some(1)));
-        assert_eq!(sparse.verdict(end, 7), None, "too few to say");
+        assert_eq!(sparse.verdict(end, 7, |_| true), None, "too few to say");
+    }
 
-        let mut heavy = Flow::new(at(0), 0);
-        (0..u16::MAX).for_each(|_| heavy.record(Some(1)));
-        assert_eq!(heavy.verdict(at(3000), 7), None, "more than LIGHT_RATE/s");
+    #[test]
+    fn a_heavy_flow_is_judged_early_and_moves_only_towards_balance() {
+        let mut f = Flow::new(at(0), 0);
+        (0..HEAVY_SAMPLE - 1).for_each(|_| f.record(Some(1)));
+        assert_eq!(f.verdict(at(20), 7, |_| true), None, "not enough yet");
+        f.record(Some(1));
+        assert_eq!(
+            f.verdict(at(20), 7, |_| false),
+            None,
+            "the target is fuller"
+        );
+        (0..HEAVY_SAMPLE).for_each(|_| f.record(Some(1)));
+        assert_eq!(f.verdict(at(40), 7, |s| s == 1), Some(1));
+        // After a move, a heavy flow waits for its window like a light one.
+        let mut moved = Flow::new(at(0), 1);
+        (0..HEAVY_SAMPLE).for_each(|_| moved.record(Some(1)));
+        assert_eq!(moved.verdict(at(20), 7, |_| true), None);
+        // Mixed or local heavy flows stay.
+        let mut m = Flow::new(at(0), 0);
+        (0..HEAVY_SAMPLE).for_each(|i| m.record(Some(usize::from(i % 2))));
+        assert_eq!(m.verdict(at(20), 7, |_| true), None);
     }
 
     #[test]

@@ -31,6 +31,7 @@ use std::future::Future;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tern_core::codec::{
@@ -52,7 +53,7 @@ use crate::outbuf::OutBuf;
 use crate::router::{Home, SessionId, ShardMsg, SubValue};
 use crate::server::ConnectionPermit;
 use crate::session::{CoreConn, Msg, Payload, SlotCell, SlotState, now};
-use crate::shard::{ShardCtx, bump, take_remote};
+use crate::shard::{ShardCtx, bump, take_remote, unbump};
 use crate::shutdown::Shutdown;
 use crate::transport::Transport;
 
@@ -137,6 +138,7 @@ pub(crate) struct Connection<T> {
 impl<T: Transport> Connection<T> {
     pub(crate) fn new(transport: T, ctx: Rc<ShardCtx>, permit: ConnectionPermit) -> Self {
         let max = u32::try_from(ctx.shared.config.limits.max_packet_size.0).unwrap_or(u32::MAX);
+        bump(&ctx.counters().connections, 1);
         Self {
             transport,
             ctx,
@@ -590,8 +592,17 @@ impl<T: Transport> Connection<T> {
         if !shared.config.colocate || shared.router.inboxes.len() < 2 || self.ctx.is_stopping() {
             return None;
         }
-        let to = a.slot.borrow_mut().flow.verdict(now(), a.id)?;
-        (to != self.ctx.id).then_some(to)
+        let counters = &shared.counters;
+        let here = self.ctx.id;
+        let connections = |s: usize| {
+            counters
+                .get(s)
+                .map_or(u64::MAX, |c| c.connections.load(Ordering::Relaxed))
+        };
+        // A heavy flow moves only to a shard with no more connections than this one.
+        let balanced = |to: usize| connections(to) <= connections(here);
+        let to = a.slot.borrow_mut().flow.verdict(now(), a.id, balanced)?;
+        (to != here).then_some(to)
     }
 
     /// Moves this connection to shard `to`; `true` if it left (this task then ends
@@ -1146,6 +1157,7 @@ pub(crate) fn adopt(
             return;
         }
     };
+    bump(&ctx.counters().connections, 1);
     let conn = Connection {
         transport: crate::transport::Tcp::new(stream),
         ctx: Rc::clone(ctx),
@@ -1192,6 +1204,12 @@ impl<T: Transport> Connection<T> {
             Ok(end) => debug!(shard = self.ctx.id, ?peer, "connection ended: {end}"),
             Err(e) => debug!(shard = self.ctx.id, ?peer, "connection failed: {e}"),
         }
+    }
+}
+
+impl<T> Drop for Connection<T> {
+    fn drop(&mut self) {
+        unbump(&self.ctx.counters().connections, 1);
     }
 }
 

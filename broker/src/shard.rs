@@ -42,11 +42,21 @@ pub(crate) struct Counters {
     pub(crate) protocol_errors: AtomicU64,
     /// Bytes queued in the sessions of this shard (for `limits.max_queued_bytes_total`).
     pub(crate) queued_bytes: AtomicI64,
+    /// Connections on this shard now (for co-location's balance check).
+    pub(crate) connections: AtomicU64,
 }
 
 /// Adds `n` to a single-writer counter.
 pub(crate) fn bump(c: &AtomicU64, n: u64) {
     c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+/// Subtracts `n` from a single-writer counter.
+pub(crate) fn unbump(c: &AtomicU64, n: u64) {
+    c.store(
+        c.load(Ordering::Relaxed).saturating_sub(n),
+        Ordering::Relaxed,
+    );
 }
 
 /// Where a takeover request wants the session.

@@ -249,3 +249,63 @@ fn light_flow_subscriber_moves_to_the_publishers_shard_in_order() {
     pubc.publish_acked("colo/t", b"last", QoS::AtLeastOnce, false);
     assert_eq!(again.recv_publish().payload, b"last");
 }
+
+/// Co-location of a heavy flow: a subscriber fed at full speed by one publisher on the
+/// other shard moves early (after a few hundred deliveries) while dozens of QoS 1 messages
+/// are in flight; every message still arrives exactly once and in order [MQTT-4.6.0-2].
+#[test]
+fn heavy_flow_moves_mid_stream_without_loss_or_reordering() {
+    const N: u32 = 20_000;
+    let mut config = tern_config();
+    // Room for the whole backlog: a drop for a full queue would look like a lost message.
+    config.limits.max_queued_messages = N;
+    let broker = Broker::start_tern(config);
+    let h = broker.tern().expect("tern");
+    let mut sub = RawClient::connect(&broker, V311, "colo-heavy-sub");
+    assert_eq!(sub.subscribe("colo/heavy", QoS::AtLeastOnce), [1]);
+    let home = h.client_shard("colo-heavy-sub").expect("a session");
+    let (mut pubc, pub_id) = (0..64)
+        .find_map(|n| {
+            let id = format!("colo-heavy-pub-{n}");
+            let c = RawClient::connect(&broker, V311, &id);
+            (h.client_shard(&id) != Some(home)).then_some((c, id))
+        })
+        .expect("a publisher on the other shard within 64 connections");
+    let there = h.client_shard(&pub_id).expect("publisher's shard");
+    // The publisher stays at most 500 messages ahead of the subscriber.
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = std::sync::Arc::clone(&received);
+    let publisher = std::thread::spawn(move || {
+        // A window of 32 unacknowledged messages (packet ids 1..=32).
+        let mut acked = 0u32;
+        for i in 0..N {
+            while i > seen.load(std::sync::atomic::Ordering::Relaxed) + 500 {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            if i >= 32 {
+                assert_eq!(pubc.recv_packet_type(4).packet_type(), 4);
+                acked += 1;
+            }
+            let pid = (i % 32 + 1) as u16;
+            pubc.publish("colo/heavy", &i.to_be_bytes(), QoS::AtLeastOnce, false, pid);
+        }
+        while acked < N {
+            assert_eq!(pubc.recv_packet_type(4).packet_type(), 4);
+            acked += 1;
+        }
+        pubc
+    });
+    for i in 0..N {
+        let m = sub.recv_publish();
+        assert_eq!(m.payload, i.to_be_bytes(), "message {i} out of order");
+        assert!(!m.dup, "message {i} re-sent");
+        received.store(i + 1, std::sync::atomic::Ordering::Relaxed);
+    }
+    let _pubc = publisher.join().expect("publisher thread");
+    sub.expect_no_publish();
+    assert_eq!(
+        h.client_shard("colo-heavy-sub"),
+        Some(there),
+        "the subscriber moved to its publisher's shard"
+    );
+}
