@@ -623,14 +623,17 @@ impl<T: Transport> Connection<T> {
             self.permit = Some(permit);
             return false;
         }
-        // The slot's `Notify` fires for the last barrier, for deliveries, and at shutdown.
+        // The slot's `Notify` fires for the last barrier, for deliveries, for a takeover
+        // (which can still come from a request sent here before the home changed) and at
+        // shutdown.
+        let online = || matches!(a.slot.borrow().state, SlotState::Online(_));
         let barriers = async {
-            while !self.ctx.migration_ready(a.id) && !self.ctx.is_stopping() {
+            while online() && !self.ctx.migration_ready(a.id) && !self.ctx.is_stopping() {
                 a.slot.notify.notified().await;
             }
         };
         let timed_out = timeout(MIGRATE_TIMEOUT, barriers).await.is_err();
-        if timed_out || self.ctx.is_stopping() {
+        if online() && (timed_out || self.ctx.is_stopping()) {
             // Stay: a stopping broker says goodbye from here (5.0: DISCONNECT 0x8B).
             debug!(
                 shard = self.ctx.id,
