@@ -39,8 +39,8 @@ use tern_core::codec::{
     ReasonCode, ReasonCodes, SubAck, Subscribe, UnsubAck, Unsubscribe, peek_connect_version,
 };
 use tern_core::session::{
-    CloseReason, Config as EngineConfig, Event, Incoming, Instant, Qos0Overflow, QueuePolicy,
-    ReliableOverflow,
+    CloseReason, Config as EngineConfig, Event, Incoming, Instant, MessageError, OwnedBytes,
+    Qos0Overflow, QueuePolicy, ReliableOverflow,
 };
 use tern_core::topic::{SharedFilter, TopicFilter, TopicName};
 use tokio::time::{sleep_until, timeout};
@@ -880,9 +880,12 @@ impl<T: Transport> Connection<T> {
                 };
                 // One copy of the packet holds the message's topic, payload and (for
                 // subscribers of this version and QoS) its encoding.
-                let owned = Payload(bytes::Bytes::copy_from_slice(frame));
-                let msg =
-                    Msg::from_publish_frame(t, topic, &publish, qos, a.version, frame, &owned);
+                let msg = match Payload::from_slice(frame) {
+                    Some(owned) => {
+                        Msg::from_publish_frame(t, topic, &publish, qos, a.version, frame, &owned)
+                    }
+                    None => Err(MessageError::TooLarge),
+                };
                 drop(guard);
                 let reason = match msg {
                     Ok(msg) => {

@@ -2,9 +2,9 @@
 //! and the slot that holds one client's session on its shard.
 
 use std::cell::RefCell;
-use std::sync::OnceLock;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
 
-use bytes::{Bytes, BytesMut};
 use tern_core::session::{Connection, Growable, Instant, Message, OwnedBytes, Server, Session};
 use tokio::sync::Notify;
 
@@ -13,32 +13,74 @@ use crate::outbuf::OutBuf;
 
 /// A shared, immutable buffer for topics, payloads and stored properties: a message routed
 /// to many subscribers is copied out of the read buffer once and then shared by reference
-/// count (`bytes::Bytes`), never copied per subscriber.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Payload(pub(crate) Bytes);
+/// count, never copied per subscriber.
+///
+/// An `Arc<[u8]>` and a range (24 bytes) rather than a `bytes::Bytes` (32): a message holds
+/// up to four of these and is moved by value through routing and the queues, so every byte
+/// here is copied several times per delivery; and an `Arc` is one allocation from the
+/// start, where a `Bytes` made from a copy allocates its shared header again on its first
+/// clone. Clones and drops are one inlined atomic operation.
+#[derive(Clone)]
+pub(crate) struct Payload {
+    buf: Arc<[u8]>,
+    start: u32,
+    len: u32,
+}
+
+impl Payload {
+    fn whole(buf: Arc<[u8]>) -> Option<Self> {
+        let len = u32::try_from(buf.len()).ok()?;
+        Some(Self { buf, start: 0, len })
+    }
+}
 
 impl AsRef<[u8]> for Payload {
     fn as_ref(&self) -> &[u8] {
-        &self.0
+        let start = self.start as usize;
+        self.buf
+            .get(start..start + self.len as usize)
+            .unwrap_or_default()
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_ref() == other.as_ref()
+    }
+}
+
+impl Eq for Payload {}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&bytes::Bytes::copy_from_slice(self.as_ref()), f)
     }
 }
 
 impl OwnedBytes for Payload {
+    /// One allocation (written in place: `Arc<[u8]>` collects a `TrustedLen` iterator
+    /// into its final buffer).
     fn build(len: usize, fill: impl FnOnce(&mut [u8])) -> Option<Self> {
-        let mut b = BytesMut::zeroed(len);
-        fill(&mut b);
-        Some(Self(b.freeze()))
+        let mut buf: Arc<[u8]> = std::iter::repeat_n(0u8, len).collect();
+        fill(Arc::get_mut(&mut buf)?);
+        Self::whole(buf)
     }
 
-    /// One allocation and one copy (the default zeroes a buffer first).
+    /// One allocation and one copy.
     fn from_slice(data: &[u8]) -> Option<Self> {
-        Some(Self(Bytes::copy_from_slice(data)))
+        Self::whole(Arc::from(data))
     }
 
-    /// A reference-counted slice of the same buffer (the first one turns the buffer into a
-    /// shared one: one small allocation per buffer, then none).
+    /// A reference-counted slice of the same buffer (no allocation).
     fn share(&self, range: std::ops::Range<usize>) -> Option<Self> {
-        (range.start <= range.end && range.end <= self.0.len()).then(|| Self(self.0.slice(range)))
+        if range.start > range.end || range.end > self.len as usize {
+            return None;
+        }
+        Some(Self {
+            buf: Arc::clone(&self.buf),
+            start: self.start + u32::try_from(range.start).ok()?,
+            len: u32::try_from(range.end - range.start).ok()?,
+        })
     }
 }
 
@@ -124,7 +166,26 @@ mod tests {
         let p = Payload::from_slice(b"abc").unwrap();
         let q = p.clone();
         assert_eq!(q.as_ref(), b"abc");
-        assert_eq!(p.0.as_ptr(), q.0.as_ptr(), "clones share the buffer");
+        assert!(Arc::ptr_eq(&p.buf, &q.buf), "clones share the buffer");
+        let b = Payload::build(4, |out| out.copy_from_slice(b"wxyz")).unwrap();
+        assert_eq!(b.as_ref(), b"wxyz");
+        let s = b.share(1..3).unwrap();
+        assert_eq!(s.as_ref(), b"xy");
+        assert!(
+            Arc::ptr_eq(&s.buf, &b.buf),
+            "a share is a slice of the same buffer"
+        );
+        assert_eq!(s.share(1..2).unwrap().as_ref(), b"y", "a share of a share");
+        assert!(
+            s.share(1..3).is_none() && b.share(3..2).is_none(),
+            "out of range"
+        );
+        assert_eq!(
+            s,
+            Payload::from_slice(b"xy").unwrap(),
+            "equality is by content"
+        );
+        assert_eq!(std::mem::size_of::<Payload>(), 24);
     }
 
     #[test]
