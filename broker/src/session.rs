@@ -185,7 +185,7 @@ mod tests {
             Payload::from_slice(b"xy").unwrap(),
             "equality is by content"
         );
-        assert_eq!(std::mem::size_of::<Payload>(), 24);
+        assert_eq!(size_of::<Payload>(), 24);
     }
 
     #[test]
