@@ -39,8 +39,8 @@ use tern_core::codec::{
     ReasonCode, ReasonCodes, SubAck, Subscribe, UnsubAck, Unsubscribe, peek_connect_version,
 };
 use tern_core::session::{
-    CloseReason, Config as EngineConfig, Event, Incoming, Instant, MessageError, OwnedBytes,
-    Qos0Overflow, QueuePolicy, ReliableOverflow,
+    CloseReason, Config as EngineConfig, Event, Incoming, Instant, Qos0Overflow, QueuePolicy,
+    ReliableOverflow,
 };
 use tern_core::topic::{SharedFilter, TopicFilter, TopicName};
 use tokio::time::{sleep_until, timeout};
@@ -52,7 +52,7 @@ use crate::config::OverflowPolicy;
 use crate::outbuf::OutBuf;
 use crate::router::{Home, SessionId, ShardMsg, SubValue};
 use crate::server::ConnectionPermit;
-use crate::session::{CoreConn, Msg, Payload, SlotCell, SlotState, now};
+use crate::session::{CoreConn, Msg, SlotCell, SlotState, now};
 use crate::shard::{ShardCtx, bump, take_remote, unbump};
 use crate::shutdown::Shutdown;
 use crate::transport::Transport;
@@ -880,12 +880,7 @@ impl<T: Transport> Connection<T> {
                 };
                 // One copy of the packet holds the message's topic, payload and (for
                 // subscribers of this version and QoS) its encoding.
-                let msg = match Payload::from_slice(frame) {
-                    Some(owned) => {
-                        Msg::from_publish_frame(t, topic, &publish, qos, a.version, frame, &owned)
-                    }
-                    None => Err(MessageError::TooLarge),
-                };
+                let msg = Msg::from_publish_frame(t, topic, &publish, qos, a.version, frame);
                 drop(guard);
                 let reason = match msg {
                     Ok(msg) => {

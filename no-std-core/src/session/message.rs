@@ -271,10 +271,10 @@ impl<B: OwnedBytes> Message<B> {
     }
 
     /// [`Message::from_publish`] for a PUBLISH decoded from `frame` (the whole packet, fixed
-    /// header included) of a `version` connection, where `owned` holds a copy of `frame`:
-    /// the topic and the payload share `owned`'s storage (one buffer for the message, no
-    /// per-part copy) when `B` can share ([`OwnedBytes::share`]); otherwise they are copied
-    /// as by [`Message::from_publish`].
+    /// header included) of a `version` connection: `frame` is copied once and the topic and
+    /// the payload share that copy (one buffer for the message, no per-part copy) when `B`
+    /// can share ([`OwnedBytes::share`]); otherwise they are copied as by
+    /// [`Message::from_publish`].
     ///
     /// When the frame is byte for byte what this message encodes to for `version` (same QoS
     /// and RETAIN, no Topic Alias, no Message Expiry, a minimal Remaining Length), the frame
@@ -289,14 +289,15 @@ impl<B: OwnedBytes> Message<B> {
         qos: QoS,
         version: crate::codec::ProtocolVersion,
         frame: &[u8],
-        owned: &B,
     ) -> Result<Self, MessageError> {
-        let same = owned.as_ref() == frame;
-        // `part` as a range of `frame`, if it lies within it.
+        let Some(owned) = B::from_slice(frame).filter(|o| o.as_ref().len() == frame.len()) else {
+            return Self::from_publish(now, topic.as_str(), publish, qos);
+        };
+        // `part` as a range of `frame` (and so of `owned`), if it lies within it.
         let range_of = |part: &[u8]| {
             let start = (part.as_ptr() as usize).checked_sub(frame.as_ptr() as usize)?;
             let end = start.checked_add(part.len())?;
-            (same && end <= frame.len()).then_some(start..end)
+            (end <= frame.len()).then_some(start..end)
         };
         let topic_range = range_of(topic.as_str().as_bytes());
         let shared = |range: Option<core::ops::Range<usize>>, part: &[u8]| {
@@ -739,13 +740,12 @@ mod frame_tests {
         out
     }
 
-    fn build<B: OwnedBytes>(frame: &[u8], v: ProtocolVersion, owned: &B) -> Message<B> {
+    fn build<B: OwnedBytes>(frame: &[u8], v: ProtocolVersion) -> Message<B> {
         let Packet::Publish(p) = Packet::decode(v, frame).unwrap() else {
             panic!("not a PUBLISH");
         };
         let topic = TopicName::new(p.topic).unwrap();
-        Message::from_publish_frame(Instant::ZERO, topic, &p, p.qos_pid.qos(), v, frame, owned)
-            .unwrap()
+        Message::from_publish_frame(Instant::ZERO, topic, &p, p.qos_pid.qos(), v, frame).unwrap()
     }
 
     #[test]
@@ -757,16 +757,15 @@ mod frame_tests {
                 p.properties.user_properties = UserProperties::Slice(&[("k", "v")]);
                 p.properties.content_type = Some("text/plain");
                 let frame = frame_of(&p, v);
-                let owned = Shared(bytes::Bytes::copy_from_slice(&frame));
-                let m = build(&frame, v, &owned);
+                let m: Message<Shared> = build(&frame, v);
                 assert_eq!((m.topic(), m.payload()), ("a/b", &b"payload"[..]));
                 assert_eq!((m.qos(), m.retain()), (qos_pid.qos(), true));
-                // Topic and payload are slices of the one copy.
-                let base = owned.0.as_ptr() as usize;
-                assert!((m.topic.0.as_ptr() as usize) >= base);
-                assert!((m.payload.0.as_ptr() as usize) < base + frame.len());
                 let enc = m.encoded().expect("frame kept as the encoding");
                 assert_eq!(enc.bytes.as_ref(), &frame[..]);
+                // Topic and payload are slices of the one copy (the encoding's buffer).
+                let base = enc.bytes.0.as_ptr() as usize;
+                let within = |p: *const u8| (base..base + frame.len()).contains(&(p as usize));
+                assert!(within(m.topic.0.as_ptr()) && within(m.payload.0.as_ptr()));
                 // It is exactly what encoding the message would give, with the same
                 // Packet Identifier offset.
                 let fresh = m.clone().with_retain(false).with_retain(true);
@@ -801,32 +800,24 @@ mod frame_tests {
         let mut p = Publish::new("a/b", QosPid::AtLeastOnce(pid(1)), b"x");
         p.properties.topic_alias = core::num::NonZeroU16::new(3);
         let frame = frame_of(&p, v5);
-        let m = build(&frame, v5, &Shared(bytes::Bytes::copy_from_slice(&frame)));
+        let m: Message<Shared> = build(&frame, v5);
         assert!(m.encoded().is_none());
         assert_eq!(m.topic(), "a/b");
         // A Message Expiry is counted down per send.
         let mut p = Publish::new("a/b", QosPid::AtLeastOnce(pid(1)), b"x");
         p.properties.message_expiry_interval = Some(60);
         let frame = frame_of(&p, v5);
-        let m = build(&frame, v5, &Shared(bytes::Bytes::copy_from_slice(&frame)));
+        let m: Message<Shared> = build(&frame, v5);
         assert!(m.encoded().is_none() && m.expires_at().is_some());
         // A non-minimal Remaining Length (accepted from a 3.1.1 client) is not forwarded.
         let v3 = ProtocolVersion::V3_1_1;
         let frame = [0x30, 0x86, 0x00, 0, 3, b'a', b'/', b'b', b'x'];
-        let m = build(&frame, v3, &Shared(bytes::Bytes::copy_from_slice(&frame)));
+        let m: Message<Shared> = build(&frame, v3);
         assert!(m.encoded().is_none());
         assert_eq!((m.topic(), m.payload()), ("a/b", &b"x"[..]));
         // A buffer type that cannot share copies each part and keeps no encoding.
         let frame = frame_of(&Publish::new("c", QosPid::AtMostOnce, b"yz"), v3);
-        let m = build(&frame, v3, &frame.clone());
-        assert!(m.encoded().is_none());
-        assert_eq!((m.topic(), m.payload()), ("c", &b"yz"[..]));
-        // `owned` that is not a copy of the frame is not sliced.
-        let m = build(
-            &frame,
-            v3,
-            &Shared(bytes::Bytes::from_static(b"other bytes")),
-        );
+        let m: Message<Vec<u8>> = build(&frame, v3);
         assert!(m.encoded().is_none());
         assert_eq!((m.topic(), m.payload()), ("c", &b"yz"[..]));
     }
