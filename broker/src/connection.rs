@@ -838,6 +838,7 @@ impl<T: Transport> Connection<T> {
         let kept = match &packet {
             Packet::Subscribe(s) => Kept::Subscribe(*s),
             Packet::Unsubscribe(u) => Kept::Unsubscribe(*u),
+            Packet::Publish(p) => Kept::Topic(p.topic),
             _ => Kept::Neither,
         };
         let incoming = match conn.handle_packet(t, packet) {
@@ -859,16 +860,20 @@ impl<T: Transport> Connection<T> {
                     conn.disconnect(t, ReasonCode::RetainNotSupported);
                     return None;
                 }
-                let topic = TopicName::new(publish.topic).ok().filter(|topic| {
-                    !publish.topic.starts_with("$SYS")
-                        && self.ctx.shared.authorizer.may_publish(
-                            &ClientInfo {
-                                client_id: &a.client_id,
-                                username: a.username.as_deref(),
-                            },
-                            *topic,
-                        )
-                });
+                // The topic as received (borrowing the read buffer, so it outlives the
+                // engine's borrow below and is routed without being checked again), unless a
+                // Topic Alias supplied it.
+                let received = match kept {
+                    Kept::Topic(r) if std::ptr::eq(r, publish.topic) => Some(r),
+                    _ => None,
+                };
+                let (topic, route_topic) = match received {
+                    Some(r) => {
+                        let topic = self.admit(a, r);
+                        (topic, topic)
+                    }
+                    None => (self.admit(a, publish.topic), None),
+                };
                 let Some(topic) = topic else {
                     // Clients may not publish to $SYS; others per the authorizer. The
                     // message is acknowledged (0x87 in 5.0) and dropped.
@@ -884,7 +889,10 @@ impl<T: Transport> Connection<T> {
                 drop(guard);
                 let reason = match msg {
                     Ok(msg) => {
-                        let routed = self.ctx.publish(Some(a.id), &msg, t);
+                        let routed = match route_topic {
+                            Some(topic) => self.ctx.publish_to(Some(a.id), &msg, topic, t),
+                            None => self.ctx.publish(Some(a.id), &msg, t),
+                        };
                         if routed.matched == 0 && a.version.is_v5() {
                             ReasonCode::NoMatchingSubscribers
                         } else {
@@ -917,6 +925,21 @@ impl<T: Transport> Connection<T> {
                 None
             }
         }
+    }
+
+    /// `topic` as the name a client may publish to: a valid topic name, not `$SYS/...`
+    /// (clients may not publish there), and allowed by the authorizer.
+    fn admit<'t>(&self, a: &Attached, topic: &'t str) -> Option<TopicName<'t>> {
+        TopicName::new(topic).ok().filter(|name| {
+            !topic.starts_with("$SYS")
+                && self.ctx.shared.authorizer.may_publish(
+                    &ClientInfo {
+                        client_id: &a.client_id,
+                        username: a.username.as_deref(),
+                    },
+                    *name,
+                )
+        })
     }
 
     /// SUBSCRIBE: validates and authorises each filter, records it in the session and the
@@ -1220,10 +1243,12 @@ impl<T> Drop for Connection<T> {
     }
 }
 
-/// The packets [`Connection::on_packet`] handles itself after the engine saw them.
+/// What [`Connection::on_packet`] keeps of a packet the engine takes: SUBSCRIBE and
+/// UNSUBSCRIBE, which it handles itself afterwards, and a PUBLISH's topic.
 enum Kept<'a> {
     Subscribe(Subscribe<'a>),
     Unsubscribe(Unsubscribe<'a>),
+    Topic(&'a str),
     Neither,
 }
 

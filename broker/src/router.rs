@@ -257,10 +257,15 @@ impl RouterState {
     ///   cleared unless Retain As Published (3.1.1 [MQTT-3.3.1-9], 5.0 [MQTT-3.3.1-12]).
     /// - No Local: not sent back to its publisher (5.0 [MQTT-3.8.3-3]).
     /// - A shared group gets one copy, for its next member in turn.
+    ///
+    /// `topic` is `msg`'s topic, validated by the caller (who usually has it at hand: the
+    /// stored copy would be checked as UTF-8 again to be borrowed as `str`).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn route(
         &mut self,
         from: Option<SessionId>,
         msg: &Msg,
+        topic: TopicName<'_>,
         now: Instant,
         scratch: &mut RouteScratch,
         out: &mut Vec<Target>,
@@ -270,10 +275,7 @@ impl RouterState {
             encodings: encoded,
         } = scratch;
         let mut routed = Routed::default();
-        let topic_str = msg.topic();
-        let Ok(topic) = TopicName::new(topic_str) else {
-            return routed;
-        };
+        let topic_str = topic.as_str();
         if msg.retain() {
             if msg.payload().is_empty() {
                 self.retained.remove(&topic);
@@ -498,6 +500,17 @@ mod tests {
         r
     }
 
+    fn go(
+        s: &mut RouterState,
+        from: Option<SessionId>,
+        m: &Msg,
+        scratch: &mut RouteScratch,
+        out: &mut Vec<Target>,
+    ) -> Routed {
+        let topic = TopicName::new(m.topic()).unwrap();
+        s.route(from, m, topic, Instant::ZERO, scratch, out)
+    }
+
     #[test]
     fn overlapping_subscriptions_give_one_copy_at_the_highest_qos() {
         // 3.1.1 [MQTT-3.3.5-1]
@@ -510,10 +523,10 @@ mod tests {
         s.index
             .subscribe(TopicFilter::new("a/b").unwrap(), 2, opts(QoS::AtMostOnce));
         let (mut scratch, mut out) = (RouteScratch::default(), Vec::new());
-        let routed = s.route(
+        let routed = go(
+            &mut s,
             None,
             &msg("a/b", QoS::AtLeastOnce, false),
-            Instant::ZERO,
             &mut scratch,
             &mut out,
         );
@@ -535,10 +548,10 @@ mod tests {
         s.index.subscribe_shared(f, 2, opts(QoS::AtMostOnce));
         let (mut scratch, mut out) = (RouteScratch::default(), Vec::new());
         for _ in 0..4 {
-            s.route(
+            go(
+                &mut s,
                 None,
                 &msg("t", QoS::AtMostOnce, false),
-                Instant::ZERO,
                 &mut scratch,
                 &mut out,
             );
@@ -549,10 +562,10 @@ mod tests {
         s.index.subscribe_shared(f, 3, opts(QoS::AtMostOnce));
         out.clear();
         for _ in 0..4 {
-            s.route(
+            go(
+                &mut s,
                 None,
                 &msg("t", QoS::AtMostOnce, false),
-                Instant::ZERO,
                 &mut scratch,
                 &mut out,
             );
@@ -567,16 +580,16 @@ mod tests {
         let r = router();
         let mut s = r.state();
         let (mut scratch, mut out) = (RouteScratch::default(), Vec::new());
-        s.route(
+        go(
+            &mut s,
             None,
             &msg("r/1", QoS::AtLeastOnce, true),
-            Instant::ZERO,
             &mut scratch,
             &mut out,
         );
         assert_eq!(s.retained.len(), 1);
         let empty = Message::<Payload>::new("r/1", b"", QoS::AtMostOnce, true).unwrap();
-        s.route(None, &empty, Instant::ZERO, &mut scratch, &mut out);
+        go(&mut s, None, &empty, &mut scratch, &mut out);
         assert_eq!(s.retained.len(), 0);
         let mut found = Vec::new();
         s.retained_for(
@@ -599,10 +612,10 @@ mod tests {
         s.index
             .subscribe(TopicFilter::new("n").unwrap(), 2, opts(QoS::AtMostOnce));
         let (mut scratch, mut out) = (RouteScratch::default(), Vec::new());
-        s.route(
+        go(
+            &mut s,
             Some(1),
             &msg("n", QoS::AtMostOnce, false),
-            Instant::ZERO,
             &mut scratch,
             &mut out,
         );

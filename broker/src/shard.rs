@@ -11,6 +11,7 @@ use std::time::Duration as StdDuration;
 
 use tern_core::codec::{QoS, ReasonCode};
 use tern_core::session::{Instant, PublishError, SessionEvent};
+use tern_core::topic::TopicName;
 use tokio::sync::mpsc::Sender;
 use tokio::sync::{Notify, oneshot};
 use tracing::debug;
@@ -197,6 +198,20 @@ impl ShardCtx {
     /// session: same-shard sessions get it at once, others through the batch queues
     /// (flushed by [`flush`](Self::flush)).
     pub(crate) fn publish(&self, from: Option<SessionId>, msg: &Msg, now: Instant) -> Routed {
+        match TopicName::new(msg.topic()) {
+            Ok(topic) => self.publish_to(from, msg, topic, now),
+            Err(_) => Routed::default(),
+        }
+    }
+
+    /// [`publish`](Self::publish) of a message whose topic the caller has validated.
+    pub(crate) fn publish_to(
+        &self,
+        from: Option<SessionId>,
+        msg: &Msg,
+        topic: TopicName<'_>,
+        now: Instant,
+    ) -> Routed {
         let mut rs = self.route_scratch.borrow_mut();
         let (scratch, targets) = &mut *rs;
         targets.clear();
@@ -204,7 +219,7 @@ impl ShardCtx {
             .shared
             .router
             .state()
-            .route(from, msg, now, scratch, targets);
+            .route(from, msg, topic, now, scratch, targets);
         if routed.retain_refused {
             bump(&self.counters().pub_dropped, 1);
         }
