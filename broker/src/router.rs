@@ -294,7 +294,7 @@ impl RouterState {
         scratch.clear();
         let cursors = &mut self.cursors;
         let homes = &self.homes;
-        self.index.for_each_match(&topic, |m| match m {
+        self.index.for_each_subscriber(&topic, |m| match m {
             Match::Subscription { client, value, .. } => {
                 if value.options.no_local && Some(*client) == from {
                     return;

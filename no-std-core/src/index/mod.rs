@@ -448,6 +448,13 @@ impl<C: Eq + Hash, O> Slot<C, O> {
         }
     }
 
+    /// Whether reporting this slot needs its filter: shared groups always do, ordinary
+    /// subscriptions when `filters` asks for them.
+    fn needs_filter(&self, filters: bool) -> bool {
+        (filters && !self.subs.is_empty())
+            || self.extra.as_ref().is_some_and(|e| !e.groups.is_empty())
+    }
+
     fn report<'s, F>(&'s self, filter: &'s str, f: &mut F)
     where
         F: FnMut(Match<'s, C, O>),
@@ -503,8 +510,39 @@ struct Frame<'n, 't, C, O> {
     level: &'n str,
     /// The topic levels still to match below this node; `None` once the topic is consumed.
     rest: Option<&'t str>,
-    /// Length of the filter path buffer before this node's level.
-    prefix: usize,
+    /// The parent's entry in the walk's trail ([`ROOT`] for a child of the root).
+    parent: u32,
+}
+
+/// The parent of the root's children in a match walk's trail.
+const ROOT: u32 = u32::MAX;
+
+/// The filter a match walk has reached: the levels from the root to entry `at` of `trail`
+/// (each entry a level and its parent's entry) joined with `/`, then `suffix`. Put
+/// together only for a node with subscribers to report, not on every step of the walk.
+fn filter_at<'p, const N: usize>(
+    trail: &inline::SpillVec<(&str, u32), N>,
+    at: u32,
+    suffix: &str,
+    path: &'p mut inline::SpillString<256>,
+) -> &'p str {
+    // The levels leaf first, then written root first.
+    let mut levels: inline::SpillVec<&str, 32> = inline::SpillVec::new();
+    let mut i = at;
+    while let Some(&(level, parent)) = trail.get(i as usize) {
+        levels.push(level);
+        i = parent;
+    }
+    path.truncate(0);
+    if let Some(first) = levels.pop() {
+        path.push_str(first);
+    }
+    while let Some(level) = levels.pop() {
+        path.push_str("/");
+        path.push_str(level);
+    }
+    path.push_str(suffix);
+    path.as_str()
 }
 
 impl<C, O> SubscriptionIndex<C, O> {
@@ -626,8 +664,27 @@ impl<C: Eq + Hash, O> SubscriptionIndex<C, O> {
     ///
     /// Only the branches the topic can follow are visited: per topic level one hash lookup for
     /// the literal child, plus the `+` child and the `#` subscribers of each visited node.
-    /// Allocates a small work stack and the buffer that `Match`'s `filter` borrows from.
-    pub fn for_each_match<F>(&self, topic: &TopicName<'_>, mut f: F)
+    /// Allocates nothing for topics of up to 32 levels (the walk's stack and trail, and the
+    /// buffer that `Match`'s `filter` borrows from, are inline up to that).
+    pub fn for_each_match<F>(&self, topic: &TopicName<'_>, f: F)
+    where
+        F: FnMut(Match<'_, C, O>),
+    {
+        self.walk::<true, F>(topic, f);
+    }
+
+    /// [`for_each_match`](Self::for_each_match) for a caller that does not need the filter of
+    /// an ordinary subscription: in [`Match::Subscription`] it may be empty (shared groups
+    /// still get theirs). Saves putting each matching filter together, which is most of the
+    /// walk for a deep topic with few branches (a broker routing a PUBLISH).
+    pub fn for_each_subscriber<F>(&self, topic: &TopicName<'_>, f: F)
+    where
+        F: FnMut(Match<'_, C, O>),
+    {
+        self.walk::<false, F>(topic, f);
+    }
+
+    fn walk<const FILTERS: bool, F>(&self, topic: &TopicName<'_>, mut f: F)
     where
         F: FnMut(Match<'_, C, O>),
     {
@@ -637,34 +694,43 @@ impl<C: Eq + Hash, O> SubscriptionIndex<C, O> {
         if !system && let Some(slot) = &root.multi {
             slot.report("#", &mut f);
         }
-        // Inline up to 32 pending nodes and 256 bytes of filter path (the stack grows by at
-        // most one node per topic level); deeper or longer topics spill to the heap.
+        // Inline up to 32 pending nodes, 32 visited ones and 256 bytes of filter (the stack
+        // grows by at most one node per topic level); deeper or longer topics spill to the
+        // heap.
         let mut stack: inline::SpillVec<Frame<'_, '_, C, O>, 32> = inline::SpillVec::new();
+        // Every node visited, with its parent's position: a filter is put together from it
+        // only for a node that has subscribers to report.
+        let mut trail: inline::SpillVec<(&str, u32), 32> = inline::SpillVec::new();
         let mut path: inline::SpillString<256> = inline::SpillString::new();
         let (level, rest) = split_level(topic.as_str());
-        self.push_children(&mut stack, root, level, rest, 0, !system);
+        self.push_children(&mut stack, root, level, rest, ROOT, !system);
 
         while let Some(frame) = stack.pop() {
-            path.truncate(frame.prefix);
-            path.push_str(frame.level);
-            path.push_str("/");
-            let prefix = path.len();
+            let at = u32::try_from(trail.len()).unwrap_or(ROOT);
+            trail.push((frame.level, frame.parent));
             let node = frame.node;
             if let Some(slot) = &node.multi {
-                path.push_str("#");
-                slot.report(path.as_str(), &mut f);
-                path.truncate(prefix);
+                let filter = if slot.needs_filter(FILTERS) {
+                    filter_at(&trail, at, "/#", &mut path)
+                } else {
+                    ""
+                };
+                slot.report(filter, &mut f);
             }
             match frame.rest {
                 None => {
                     if let Some(slot) = &node.exact {
-                        let p = path.as_str();
-                        slot.report(p.strip_suffix('/').unwrap_or(p), &mut f);
+                        let filter = if slot.needs_filter(FILTERS) {
+                            filter_at(&trail, at, "", &mut path)
+                        } else {
+                            ""
+                        };
+                        slot.report(filter, &mut f);
                     }
                 }
                 Some(rest) => {
                     let (level, rest) = split_level(rest);
-                    self.push_children(&mut stack, node, level, rest, prefix, true);
+                    self.push_children(&mut stack, node, level, rest, at, true);
                 }
             }
         }
@@ -676,7 +742,7 @@ impl<C: Eq + Hash, O> SubscriptionIndex<C, O> {
         node: &'n Node<C, O>,
         level: &'t str,
         rest: Option<&'t str>,
-        prefix: usize,
+        parent: u32,
         with_plus: bool,
     ) {
         if let Some(child) = node.children.get(&self.hasher, level) {
@@ -684,7 +750,7 @@ impl<C: Eq + Hash, O> SubscriptionIndex<C, O> {
                 node: child,
                 level: &child.level,
                 rest,
-                prefix,
+                parent,
             });
         }
         if with_plus && let Some(plus) = &node.plus {
@@ -692,7 +758,7 @@ impl<C: Eq + Hash, O> SubscriptionIndex<C, O> {
                 node: plus,
                 level: "+",
                 rest,
-                prefix,
+                parent,
             });
         }
     }

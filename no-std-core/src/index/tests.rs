@@ -21,10 +21,25 @@ fn sf(s: &str) -> SharedFilter<'_> {
 type Ordinary = Vec<(u32, u32, String)>;
 type Shared = Vec<(String, String, Vec<(u32, u32)>)>;
 
+/// [`SubscriptionIndex::for_each_match`]'s matches; checks on the way that
+/// [`SubscriptionIndex::for_each_subscriber`] reports the same ones (ordinary filters aside).
 fn matches(index: &Index, topic: &str) -> (Ordinary, Shared) {
+    let full = walk(index, topic, true);
+    let mut lean = walk(index, topic, false);
+    let mut expected = full.clone();
+    for (_, _, f) in expected.0.iter_mut().chain(lean.0.iter_mut()) {
+        f.clear();
+    }
+    expected.0.sort();
+    lean.0.sort();
+    assert_eq!(lean, expected, "for_each_subscriber({topic:?})");
+    full
+}
+
+fn walk(index: &Index, topic: &str, filters: bool) -> (Ordinary, Shared) {
     let mut ordinary = Vec::new();
     let mut shared = Vec::new();
-    index.for_each_match(&TopicName::new(topic).unwrap(), |m| match m {
+    let report = |m: Match<'_, u32, u32>| match m {
         Match::Subscription {
             client,
             value,
@@ -38,7 +53,13 @@ fn matches(index: &Index, topic: &str) -> (Ordinary, Shared) {
             assert!(!members.is_empty());
             shared.push((group.to_owned(), filter.to_owned(), members.to_vec()));
         }
-    });
+    };
+    let topic = TopicName::new(topic).unwrap();
+    if filters {
+        index.for_each_match(&topic, report);
+    } else {
+        index.for_each_subscriber(&topic, report);
+    }
     ordinary.sort();
     shared.sort();
     (ordinary, shared)
