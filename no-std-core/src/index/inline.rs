@@ -16,20 +16,31 @@ impl<T, const N: usize> SpillVec<T, N> {
         Self::Inline(heapless::Vec::new())
     }
 
+    #[inline]
     pub(super) fn push(&mut self, x: T) {
         match self {
             Self::Inline(v) => {
                 if let Err(x) = v.push(x) {
-                    let mut heap = Vec::with_capacity(N.saturating_mul(2).max(1));
-                    heap.extend(core::mem::take(v));
-                    heap.push(x);
-                    *self = Self::Heap(heap);
+                    self.spill(x);
                 }
             }
             Self::Heap(v) => v.push(x),
         }
     }
 
+    /// Moves a full inline stack to the heap, then pushes `x`.
+    #[cold]
+    #[inline(never)]
+    fn spill(&mut self, x: T) {
+        if let Self::Inline(v) = self {
+            let mut heap = Vec::with_capacity(N.saturating_mul(2).max(1));
+            heap.extend(core::mem::take(v));
+            heap.push(x);
+            *self = Self::Heap(heap);
+        }
+    }
+
+    #[inline]
     pub(super) fn pop(&mut self) -> Option<T> {
         match self {
             Self::Inline(v) => v.pop(),
@@ -37,6 +48,7 @@ impl<T, const N: usize> SpillVec<T, N> {
         }
     }
 
+    #[inline]
     pub(super) fn get(&self, i: usize) -> Option<&T> {
         match self {
             Self::Inline(v) => v.get(i),
@@ -44,6 +56,7 @@ impl<T, const N: usize> SpillVec<T, N> {
         }
     }
 
+    #[inline]
     pub(super) fn len(&self) -> usize {
         match self {
             Self::Inline(v) => v.len(),
