@@ -513,6 +513,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
             return Err(ProtocolError::QosNotSupported);
         }
         if let Some(i) = self.session.inbound_position(pid) {
+            self.session.inbound_changed(i);
             let Some(e) = self.session.inbound.get_mut(i) else {
                 return Ok(Dispatched::None);
             };
@@ -559,6 +560,8 @@ impl<R: Role, S: Storage> Connection<R, S> {
             .inbound
             .push_back(InFlight { pid, state })
             .map_err(|_| ProtocolError::ReceiveMaximumExceeded)?;
+        let last = self.session.inbound.len().saturating_sub(1);
+        self.session.inbound_changed(last);
         Ok(Dispatched::Publish {
             publish: p,
             alias_index,
@@ -641,6 +644,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
             self.push_control(Control::PubComp { pid, reason });
             return Ok(());
         };
+        self.session.inbound_changed(i);
         match self.session.inbound.get_mut(i) {
             #[cfg(feature = "qos2")]
             Some(e)
@@ -924,7 +928,10 @@ impl<R: Role, S: Storage> Connection<R, S> {
     /// PUBACK / PUBREC (in arrival order, held behind undecided messages) and PUBCOMP.
     fn transmit_ack(&mut self, out: &mut [u8]) -> Result<Option<usize>, EncodeError> {
         let mut blocked = false;
-        let mut i = 0;
+        // Entries before the hint await their PUBREL (see `Session::ack_scan_from`); so do
+        // those this scan passes while `idle`, and the hint moves past them.
+        let mut i = self.session.ack_scan_from();
+        let mut idle = true;
         while let Some(&e) = self.session.inbound_entry(i) {
             if e.is_undecided() {
                 blocked = true;
@@ -960,7 +967,11 @@ impl<R: Role, S: Storage> Connection<R, S> {
                     self.session.inbound.remove(i);
                     return Ok(Some(n));
                 }
-                _ => {}
+                #[cfg(feature = "qos2")]
+                InState::Qos2Rec { sent: true, .. } if idle => {
+                    self.session.ack_scanned_to(i + 1);
+                }
+                _ => idle = false,
             }
             i += 1;
         }

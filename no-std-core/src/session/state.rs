@@ -55,6 +55,13 @@ pub struct Session<R: Role, S: Storage> {
     #[cfg(feature = "alloc")]
     #[cfg_attr(feature = "serde", serde(skip))]
     pid_bits: Option<PidBits>,
+    /// With `alloc`: no incoming entry before this index is undecided or has an
+    /// acknowledgement to send (a hint, so that looking for the next PUBACK / PUBREC /
+    /// PUBCOMP does not walk past every QoS 2 message awaiting its PUBREL: a broker's
+    /// publisher has a window of them). Firmware windows are a few entries: it scans.
+    #[cfg(feature = "alloc")]
+    #[cfg_attr(feature = "serde", serde(skip))]
+    ack_from: u16,
 }
 
 /// Identifiers from this many in-flight entries up are looked up in a bit set.
@@ -123,6 +130,8 @@ impl<R: Role, S: Storage> Session<R, S> {
             resend_from: 0,
             #[cfg(feature = "alloc")]
             pid_bits: None,
+            #[cfg(feature = "alloc")]
+            ack_from: 0,
         }
     }
 
@@ -211,6 +220,7 @@ impl<R: Role, S: Storage> Session<R, S> {
         self.outbound.clear();
         self.outbound_emptied();
         self.inbound.clear();
+        self.inbound_changed(0);
         self.queue.clear();
         self.subscriptions.clear();
     }
@@ -246,6 +256,7 @@ impl<R: Role, S: Storage> Session<R, S> {
         let Some(i) = self.inbound_position(token.pid) else {
             return;
         };
+        self.inbound_changed(i);
         if let Some(e) = self.inbound.get_mut(i) {
             match (e.state, token.qos) {
                 (InState::Qos1Undecided, QoS::AtLeastOnce) => e.state = InState::Qos1Ack(code),
@@ -437,6 +448,7 @@ impl<R: Role, S: Storage> Session<R, S> {
         while let Some(i) = self.inbound.position(|e| e.qos() == QoS::AtLeastOnce) {
             self.inbound.remove(i);
         }
+        self.inbound_changed(0);
         #[cfg(feature = "qos2")]
         for i in 0..self.inbound.len() {
             if let Some(e) = self.inbound.get_mut(i) {
@@ -492,6 +504,7 @@ impl<R: Role, S: Storage> Session<R, S> {
         }
         self.outbound_emptied();
         self.inbound.clear();
+        self.inbound_changed(0);
         lost
     }
 
@@ -515,6 +528,37 @@ impl<R: Role, S: Storage> Session<R, S> {
 
     pub(crate) fn inbound_entry(&self, i: usize) -> Option<&InFlight> {
         self.inbound.get(i)
+    }
+
+    /// Incoming entry `i` was added or changed state (it may now block or have an
+    /// acknowledgement to send); `0` after the table was rebuilt.
+    #[inline]
+    pub(crate) fn inbound_changed(&mut self, i: usize) {
+        #[cfg(feature = "alloc")]
+        {
+            self.ack_from = self.ack_from.min(u16::try_from(i).unwrap_or(u16::MAX));
+        }
+        let _ = i;
+    }
+
+    /// Where to start looking for an acknowledgement to send.
+    #[inline]
+    pub(crate) fn ack_scan_from(&self) -> usize {
+        #[cfg(feature = "alloc")]
+        return usize::from(self.ack_from);
+        #[cfg(not(feature = "alloc"))]
+        0
+    }
+
+    /// Every incoming entry before `i` awaits its PUBREL with its PUBREC sent (neither
+    /// blocks nor has anything to send).
+    #[inline]
+    pub(crate) fn ack_scanned_to(&mut self, i: usize) {
+        #[cfg(feature = "alloc")]
+        {
+            self.ack_from = u16::try_from(i).unwrap_or(u16::MAX);
+        }
+        let _ = i;
     }
 }
 

@@ -4,6 +4,7 @@
 
 #![cfg(any(feature = "v3", feature = "v5"))]
 
+mod acks;
 mod encoded;
 mod fuzz_replay;
 mod harness;
