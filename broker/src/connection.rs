@@ -798,7 +798,7 @@ impl<T: Transport> Connection<T> {
                     let frame = rest.get(..consumed).unwrap_or_default();
                     pos += consumed;
                     received += 1;
-                    if let Some(end) = self.on_packet(a, packet, frame, t) {
+                    if let Some(end) = self.on_packet(a, &packet, frame, t) {
                         break Some(end);
                     }
                 }
@@ -823,7 +823,7 @@ impl<T: Transport> Connection<T> {
     fn on_packet(
         &mut self,
         a: &Attached,
-        packet: Packet<'_>,
+        packet: &Packet<'_>,
         frame: &[u8],
         t: Instant,
     ) -> Option<End> {
@@ -831,27 +831,20 @@ impl<T: Transport> Connection<T> {
         let SlotState::Online(conn) = &mut guard.state else {
             return Some(End::TakenOver);
         };
-        // SUBSCRIBE / UNSUBSCRIBE come back from the engine unchanged; keep our own copy
-        // (borrowing the read buffer, not the engine) to handle them with the engine free.
-        // Only those: a copy of the whole `Packet` (272 bytes, CONNECT's size) per packet
-        // was a measurable part of the hot path.
-        let kept = match &packet {
-            Packet::Subscribe(s) => Kept::Subscribe(*s),
-            Packet::Unsubscribe(u) => Kept::Unsubscribe(*u),
-            Packet::Publish(p) => Kept::Topic(p.topic),
-            _ => Kept::Neither,
-        };
-        let incoming = match conn.handle_packet(t, packet) {
-            Ok(i) => i,
+        // The engine takes the packet by reference: `packet` (borrowing the read buffer, not
+        // the engine) still serves below, once the engine is free again, for SUBSCRIBE /
+        // UNSUBSCRIBE and a PUBLISH's topic. (Copies of the whole `Packet`, 272 bytes, the
+        // size of CONNECT, were a measurable part of the hot path.)
+        // One match on the engine's answer, not a binding of its `Ok` value first: that
+        // would copy the whole `Incoming` (a `Packet` wide) for every packet.
+        match conn.handle_packet_ref(t, packet) {
             Err(e) => {
                 bump(&self.ctx.counters().protocol_errors, 1);
                 info!(client = %a.client_id, "closing: protocol error: {e}");
-                return Some(End::Closed(CloseReason::Protocol(e)));
+                Some(End::Closed(CloseReason::Protocol(e)))
             }
-        };
-        match incoming {
-            None => None,
-            Some(Incoming::Publish { publish, token }) => {
+            Ok(None) => None,
+            Ok(Some(Incoming::Publish { publish, token })) => {
                 bump(&self.ctx.counters().pub_received, 1);
                 let config = &self.ctx.shared.config;
                 let qos = publish.qos_pid.qos();
@@ -863,8 +856,8 @@ impl<T: Transport> Connection<T> {
                 // The topic as received (borrowing the read buffer, so it outlives the
                 // engine's borrow below and is routed without being checked again), unless a
                 // Topic Alias supplied it.
-                let received = match kept {
-                    Kept::Topic(r) if std::ptr::eq(r, publish.topic) => Some(r),
+                let received = match packet {
+                    Packet::Publish(p) if std::ptr::eq(p.topic, publish.topic) => Some(p.topic),
                     _ => None,
                 };
                 let (topic, route_topic) = match received {
@@ -908,17 +901,17 @@ impl<T: Transport> Connection<T> {
                 }
                 None
             }
-            Some(Incoming::Packet(Packet::Subscribe(_))) => match kept {
-                Kept::Subscribe(s) => self.on_subscribe(a, conn, &s, t),
+            Ok(Some(Incoming::Packet(Packet::Subscribe(_)))) => match packet {
+                Packet::Subscribe(s) => self.on_subscribe(a, conn, s, t),
                 _ => None,
             },
-            Some(Incoming::Packet(Packet::Unsubscribe(_))) => {
-                if let Kept::Unsubscribe(u) = kept {
-                    self.on_unsubscribe(a, conn, &u, t);
+            Ok(Some(Incoming::Packet(Packet::Unsubscribe(_)))) => {
+                if let Packet::Unsubscribe(u) = packet {
+                    self.on_unsubscribe(a, conn, u, t);
                 }
                 None
             }
-            Some(Incoming::Packet(_)) => {
+            Ok(Some(Incoming::Packet(_))) => {
                 // AUTH without an authentication method in CONNECT: Protocol Error (5.0
                 // [MQTT-3.15.0-?], 4.12).
                 conn.disconnect(t, ReasonCode::ProtocolError);
@@ -1241,15 +1234,6 @@ impl<T> Drop for Connection<T> {
     fn drop(&mut self) {
         unbump(&self.ctx.counters().connections, 1);
     }
-}
-
-/// What [`Connection::on_packet`] keeps of a packet the engine takes: SUBSCRIBE and
-/// UNSUBSCRIBE, which it handles itself afterwards, and a PUBLISH's topic.
-enum Kept<'a> {
-    Subscribe(Subscribe<'a>),
-    Unsubscribe(Unsubscribe<'a>),
-    Topic(&'a str),
-    Neither,
 }
 
 /// What one read produced.

@@ -384,10 +384,23 @@ impl<R: Role, S: Storage> Connection<R, S> {
     /// ([`Incoming::Packet`]: SUBSCRIBE, UNSUBSCRIBE, SUBACK, UNSUBACK, AUTH), or `None`.
     /// An illegal packet yields the [`ProtocolError`], after which the connection is closed
     /// (5.0: a DISCONNECT with [`ProtocolError::reason_code`] is queued). Never panics.
+    #[inline]
     pub fn handle_packet<'a>(
         &'a mut self,
         now: Instant,
         packet: Packet<'a>,
+    ) -> Result<Option<Incoming<'a>>, ProtocolError> {
+        self.handle_packet_ref(now, &packet)
+    }
+
+    /// [`handle_packet`](Self::handle_packet) by reference: for a caller that keeps the
+    /// decoded packet where the decoder put it. A `Packet` is as large as its largest variant
+    /// (CONNECT, hundreds of bytes with 5.0), and a broker handles millions of small ones
+    /// (acknowledgements) a second: each copy into an argument is a `memcpy` call.
+    pub fn handle_packet_ref<'a>(
+        &'a mut self,
+        now: Instant,
+        packet: &Packet<'a>,
     ) -> Result<Option<Incoming<'a>>, ProtocolError> {
         if matches!(self.state, State::Closed(_)) {
             return Ok(None);
@@ -426,7 +439,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
     fn dispatch<'a>(
         &mut self,
         now: Instant,
-        packet: Packet<'a>,
+        packet: &Packet<'a>,
     ) -> Result<Dispatched<'a>, ProtocolError> {
         let unexpected = Err(ProtocolError::UnexpectedPacket(packet.packet_type()));
         if self.state == State::AwaitConnAck {
@@ -434,18 +447,18 @@ impl<R: Role, S: Storage> Connection<R, S> {
             // [MQTT-3.2.0-1], 5.0 [MQTT-3.2.0-1]).
             return match packet {
                 Packet::ConnAck(ack) => {
-                    self.on_connack(now, &ack);
+                    self.on_connack(now, ack);
                     Ok(Dispatched::None)
                 }
                 _ => unexpected,
             };
         }
         match packet {
-            Packet::Publish(p) => self.on_publish(p),
-            Packet::PubAck(ack) => self.on_puback(&ack).map(|()| Dispatched::None),
-            Packet::PubRec(ack) => self.on_pubrec(&ack).map(|()| Dispatched::None),
-            Packet::PubRel(ack) => self.on_pubrel(&ack).map(|()| Dispatched::None),
-            Packet::PubComp(ack) => self.on_pubcomp(&ack).map(|()| Dispatched::None),
+            Packet::Publish(p) => self.on_publish(*p),
+            Packet::PubAck(ack) => self.on_puback(ack).map(|()| Dispatched::None),
+            Packet::PubRec(ack) => self.on_pubrec(ack).map(|()| Dispatched::None),
+            Packet::PubRel(ack) => self.on_pubrel(ack).map(|()| Dispatched::None),
+            Packet::PubComp(ack) => self.on_pubcomp(ack).map(|()| Dispatched::None),
             Packet::PingReq if R::IS_SERVER => {
                 self.push_control(Control::PingResp);
                 Ok(Dispatched::None)
@@ -455,22 +468,22 @@ impl<R: Role, S: Storage> Connection<R, S> {
                 Ok(Dispatched::None)
             }
             Packet::Disconnect(d) => {
-                self.on_disconnect(now, &d)?;
+                self.on_disconnect(now, d)?;
                 Ok(Dispatched::None)
             }
             Packet::Subscribe(_) | Packet::Unsubscribe(_) if R::IS_SERVER => {
-                Ok(Dispatched::Packet(packet))
+                Ok(Dispatched::Packet(*packet))
             }
-            Packet::SubAck(ref a) if !R::IS_SERVER => {
+            Packet::SubAck(a) if !R::IS_SERVER => {
                 self.release_reserved(a.packet_id);
-                Ok(Dispatched::Packet(packet))
+                Ok(Dispatched::Packet(*packet))
             }
-            Packet::UnsubAck(ref a) if !R::IS_SERVER => {
+            Packet::UnsubAck(a) if !R::IS_SERVER => {
                 self.release_reserved(a.packet_id);
-                Ok(Dispatched::Packet(packet))
+                Ok(Dispatched::Packet(*packet))
             }
             #[cfg(feature = "v5")]
-            Packet::Auth(_) => Ok(Dispatched::Packet(packet)),
+            Packet::Auth(_) => Ok(Dispatched::Packet(*packet)),
             // A second CONNECT (3.1.1 [MQTT-3.1.0-2], 5.0 [MQTT-3.1.0-2]), a CONNACK after
             // the first, or a packet of the wrong direction.
             _ => unexpected,
@@ -931,6 +944,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
         // Entries before the hint await their PUBREL (see `Session::ack_scan_from`); so do
         // those this scan passes while `idle`, and the hint moves past them.
         let mut i = self.session.ack_scan_from();
+        #[cfg(feature = "qos2")]
         let mut idle = true;
         while let Some(&e) = self.session.inbound_entry(i) {
             if e.is_undecided() {
@@ -971,7 +985,10 @@ impl<R: Role, S: Storage> Connection<R, S> {
                 InState::Qos2Rec { sent: true, .. } if idle => {
                     self.session.ack_scanned_to(i + 1);
                 }
+                #[cfg(feature = "qos2")]
                 _ => idle = false,
+                #[cfg(not(feature = "qos2"))]
+                _ => {}
             }
             i += 1;
         }

@@ -552,6 +552,7 @@ impl<R: Role, S: Storage> Session<R, S> {
 
     /// Every incoming entry before `i` awaits its PUBREL with its PUBREC sent (neither
     /// blocks nor has anything to send).
+    #[cfg(feature = "qos2")]
     #[inline]
     pub(crate) fn ack_scanned_to(&mut self, i: usize) {
         #[cfg(feature = "alloc")]
