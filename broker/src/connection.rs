@@ -512,17 +512,17 @@ impl<T: Transport> Connection<T> {
             if let Some(end) = self.closed(a) {
                 break Box::pin(self.close(a, end, shutdown)).await;
             }
-            if let Some(to) = self.migration_target(a) {
+            if std::mem::take(&mut backlog) {
+                tokio::task::yield_now().await;
+            }
+            let t = now();
+            if let Some(to) = self.migration_target(a, t) {
                 self.ctx.disarm(a.id, armed.take());
                 if Box::pin(self.migrate(a, to)).await {
                     break Ok(End::Migrated(to));
                 }
                 continue;
             }
-            if std::mem::take(&mut backlog) {
-                tokio::task::yield_now().await;
-            }
-            let t = now();
             let deadline = match &mut a.slot.borrow_mut().state {
                 SlotState::Online(conn) => {
                     if conn.poll_timeout().is_some_and(|d| d <= t) {
@@ -587,7 +587,7 @@ impl<T: Transport> Connection<T> {
     }
 
     /// The shard this connection should move to now, if any (see [`crate::colocate`]).
-    fn migration_target(&self, a: &Attached) -> Option<usize> {
+    fn migration_target(&self, a: &Attached, now: Instant) -> Option<usize> {
         let shared = &self.ctx.shared;
         if !shared.config.colocate || shared.router.inboxes.len() < 2 || self.ctx.is_stopping() {
             return None;
@@ -601,7 +601,7 @@ impl<T: Transport> Connection<T> {
         };
         // A heavy flow moves only to a shard with no more connections than this one.
         let balanced = |to: usize| connections(to) <= connections(here);
-        let to = a.slot.borrow_mut().flow.verdict(now(), a.id, balanced)?;
+        let to = a.slot.borrow_mut().flow.verdict(now, a.id, balanced)?;
         (to != here).then_some(to)
     }
 
