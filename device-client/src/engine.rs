@@ -13,9 +13,11 @@
 //! 4. Otherwise read into [`Client::rx_space`] and report the count with
 //!    [`Client::on_read`], or wait until [`Client::deadline`].
 
+#[cfg(feature = "v5")]
+use tern_core::codec::QosPid;
 use tern_core::codec::{
     Connect, DecodeError, FixedHeader, Packet, PacketId, PacketType, ProtocolVersion, Publish, QoS,
-    QosPid, ReasonCode, ReasonCodes, Subscribe, Subscription, Unsubscribe,
+    ReasonCode, ReasonCodes, Subscribe, Subscription, Unsubscribe,
 };
 use tern_core::session::{
     self, Client as ClientRole, CloseReason, Config, Connection, DropReason, Incoming, Instant,
@@ -144,6 +146,10 @@ pub struct Client<'b, S: Storage> {
     /// Messages dropped before their first send (larger than the broker's Maximum Packet
     /// Size), not reported yet.
     dropped: u8,
+    /// tx holds a CONNECT / SUBSCRIBE / UNSUBSCRIBE a front end encoded, handed out first by
+    /// the next [`Client::next_transmit`] (so the front ends write every packet through
+    /// one flush loop). A flag, not a length: its fixed header gives the length.
+    pending: bool,
     /// Outgoing messages, encoded, until sent (QoS 0) or acknowledged.
     outbox: Outbox<'b>,
     /// The engine, kept for the client's whole life: `connect` restarts it in place
@@ -160,13 +166,14 @@ impl<'b, S: Storage> Client<'b, S> {
     /// PUBACK; QoS 2: PUBREC), so that a reconnect re-sends them. Each message takes 7
     /// bytes plus its PUBLISH without fixed header and packet identifier (for a short topic
     /// and payload: 2 + topic + payload in 3.1.1, one more for 5.0 properties); queuing one
-    /// needs room for its fixed header (2 to 5 bytes) beyond that. No allocation; nothing
-    /// is sent yet.
+    /// with 5.0 properties (`publish_with`) needs room for its fixed header (2 to 5 bytes)
+    /// beyond that. No allocation; nothing is sent yet.
     pub fn new(rx: &'b mut [u8], tx: &'b mut [u8], outbox: &'b mut [u8]) -> Self {
         Self {
             rx,
             tx,
             dropped: 0,
+            pending: false,
             outbox: Outbox::new(outbox),
             rx_len: 0,
             consume: 0,
@@ -237,6 +244,7 @@ impl<'b, S: Storage> Client<'b, S> {
         self.skip = 0;
         self.ready = None;
         self.deferred = None;
+        self.pending = false;
         self.version = Some(connect.protocol);
         match encoded {
             Ok(n) => {
@@ -264,9 +272,24 @@ impl<'b, S: Storage> Client<'b, S> {
         qos: QoS,
         retain: bool,
     ) -> Result<(), Error> {
-        let mut p = Publish::new(topic, QosPid::AtMostOnce, payload);
-        p.retain = retain;
-        self.enqueue(&p, qos)
+        check_topic(topic)?;
+        let v5 = self.queue_version().is_v5();
+        // Worst case as sent: with a packet identifier.
+        let body = 2 + topic.len() + usize::from(v5) + payload.len();
+        if crate::outbox::publish_size(body, QoS::AtLeastOnce) > self.tx.len() {
+            return Err(Error::TooLarge);
+        }
+        self.outbox.push_plain(v5, topic, payload, qos, retain)
+    }
+
+    /// The version a message queued now is encoded for: the last connection's, before the
+    /// first one the newest this build speaks.
+    fn queue_version(&self) -> ProtocolVersion {
+        #[cfg(feature = "v5")]
+        let v = ProtocolVersion::V5;
+        #[cfg(not(feature = "v5"))]
+        let v = ProtocolVersion::V3_1_1;
+        self.version.unwrap_or(v)
     }
 
     /// [`publish`](Self::publish) with 5.0 properties: Response Topic and Correlation Data
@@ -292,13 +315,10 @@ impl<'b, S: Storage> Client<'b, S> {
         self.enqueue(&p, qos)
     }
 
+    #[cfg(feature = "v5")]
     fn enqueue(&mut self, p: &Publish<'_>, qos: QoS) -> Result<(), Error> {
-        tern_core::topic::TopicName::new(p.topic).map_err(|_| Error::InvalidTopic)?;
-        #[cfg(feature = "v5")]
-        let v = ProtocolVersion::V5;
-        #[cfg(not(feature = "v5"))]
-        let v = ProtocolVersion::V3_1_1;
-        let v = self.version.unwrap_or(v);
+        check_topic(p.topic)?;
+        let v = self.queue_version();
         // Worst case as sent: with a packet identifier.
         let mut sized = *p;
         sized.qos_pid = QosPid::AtLeastOnce(PacketId::MIN);
@@ -350,8 +370,11 @@ impl<'b, S: Storage> Client<'b, S> {
         self.conn.handle_transport_closed(now);
     }
 
-    pub(crate) fn tx_bytes(&self, n: usize) -> &[u8] {
-        self.tx.get(..n).unwrap_or_default()
+    /// The front ends' way to send the packet they just encoded into tx: the next
+    /// [`Client::next_transmit`] hands it out before anything else. Call only after a
+    /// flush (tx holds nothing else to send).
+    pub(crate) fn send_encoded(&mut self) {
+        self.pending = true;
     }
 
     /// The next packet to write, encoded in tx: `Ok(Some(bytes))`, or `Ok(None)` when there
@@ -362,8 +385,17 @@ impl<'b, S: Storage> Client<'b, S> {
             tx,
             outbox,
             dropped,
+            pending,
             ..
         } = self;
+        if core::mem::take(pending)
+            && let Ok(Some((header, header_len))) = FixedHeader::parse(tx)
+        {
+            let n = usize::try_from(header.remaining_length)
+                .unwrap_or(usize::MAX)
+                .saturating_add(header_len);
+            return Ok(tx.get(..n));
+        }
         let v5 = conn.version().is_v5();
         let mut resender = Resender { outbox, v5 };
         if let Some(n) = conn.poll_transmit_with(now, tx, &mut resender)? {
@@ -601,6 +633,13 @@ pub(crate) fn shift_out(buf: &mut [u8], n: usize, len: usize) {
         }
         at += chunk;
     }
+}
+
+/// [`Error::InvalidTopic`] unless `topic` is a valid topic name.
+fn check_topic(topic: &str) -> Result<(), Error> {
+    tern_core::topic::TopicName::new(topic)
+        .map(|_| ())
+        .map_err(|_| Error::InvalidTopic)
 }
 
 /// A packet that does not parse: 5.0 answers DISCONNECT with its reason code; both close.

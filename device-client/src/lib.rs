@@ -77,8 +77,9 @@
 //!   `publish` until it is sent (QoS 0) or acknowledged (QoS 1: PUBACK; QoS 2: PUBREC; the
 //!   PUBREL / PUBCOMP half needs no copy). A message takes 7 bytes plus its PUBLISH without
 //!   the fixed header and packet identifier: `2 + topic + payload` in 3.1.1, plus the
-//!   property block (at least 1 byte) in 5.0; queuing one needs 2 to 5 bytes of room
-//!   beyond that (for its fixed header while it is encoded). A full outbox is back-pressure
+//!   property block (at least 1 byte) in 5.0; queuing one with 5.0 properties
+//!   (`publish_with`) needs 2 to 5 bytes of room beyond that (for its fixed header while it
+//!   is encoded; `publish` writes the record directly). A full outbox is back-pressure
 //!   ([`Error::QueueFull`]). A message queued in 3.1.1 form is sent with an empty property
 //!   block on a 5.0 connection and vice versa (its properties left out).
 //! - **State**: `Fixed<INFLIGHT, 0, ALIASES, TOPIC, 0>`: `INFLIGHT` outgoing QoS 1/2 flows

@@ -18,9 +18,9 @@
 //! fixed header, so the QoS can be lowered to the broker's Maximum QoS and DUP set on a
 //! re-send without touching the record.
 
-use tern_core::codec::{
-    EncodeError, FixedHeader, Packet, PacketId, ProtocolVersion, Publish, QoS, QosPid,
-};
+use tern_core::codec::{EncodeError, PacketId, QoS, QosPid};
+#[cfg(feature = "v5")]
+use tern_core::codec::{FixedHeader, Packet, ProtocolVersion, Publish};
 use tern_core::session::{self, Session, Storage};
 
 use crate::Error;
@@ -95,9 +95,7 @@ impl Record<'_> {
     /// The PUBLISH's size when written at `qos` on a connection of `v5`.
     fn size(&self, qos: QoS, v5: bool) -> usize {
         let (a, b, c) = self.parts(v5);
-        let pid = if qos == QoS::AtMostOnce { 0 } else { 2 };
-        let rl = a.len() + b.len() + c.len() + pid;
-        1 + vbi_len(rl) + rl
+        publish_size(a.len() + b.len() + c.len(), qos)
     }
 
     /// Writes the PUBLISH with `qos_pid` (and DUP) into `out`: `Ok(None)` if larger than
@@ -158,6 +156,12 @@ impl Writer<'_> {
     }
 }
 
+/// The size of a PUBLISH whose body (without packet identifier) is `body` bytes, at `qos`.
+pub(crate) fn publish_size(body: usize, qos: QoS) -> usize {
+    let rl = body + if qos == QoS::AtMostOnce { 0 } else { 2 };
+    1 + vbi_len(rl) + rl
+}
+
 /// Bytes of the variable byte integer for a Remaining Length `rl` (2.2.3).
 fn vbi_len(rl: usize) -> usize {
     match rl {
@@ -208,14 +212,58 @@ impl<'b> Outbox<'b> {
             .count()
     }
 
-    /// Appends `publish` (its QoS field is ignored: `qos` is kept), encoded for `version`;
-    /// returns the record's offset.
+    /// Appends a message without 5.0 properties, written directly (no PUBLISH encoder: the
+    /// body is the topic's length and bytes, on a 5.0 connection an empty property block,
+    /// then the payload). `topic` was validated. [`Error::QueueFull`] while earlier records
+    /// leave too little room; [`Error::TooLarge`] if it could never fit.
+    pub(crate) fn push_plain(
+        &mut self,
+        v5: bool,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<(), Error> {
+        let topic_end = 2 + topic.len();
+        let body_len = topic_end + usize::from(v5) + payload.len();
+        let (Ok(body16), Ok(end16)) = (u16::try_from(body_len), u16::try_from(topic_end)) else {
+            return Err(Error::TooLarge);
+        };
+        let n = RECORD_HEADER + body_len;
+        let Some(dst) = self.buf.get_mut(self.used..self.used + n) else {
+            return Err(if n > self.buf.len() || self.used == 0 {
+                Error::TooLarge
+            } else {
+                Error::QueueFull
+            });
+        };
+        let mut flags = u8::from(retain) | (qos as u8) << 1;
+        if v5 {
+            flags |= V5;
+        }
+        let [b0, b1] = body16.to_be_bytes();
+        let [t0, t1] = end16.to_be_bytes();
+        let [l0, l1] = (end16 - 2).to_be_bytes();
+        let mut w = Writer { out: dst, at: 0 };
+        w.put(&[b0, b1, t0, t1, flags, 0, 0, l0, l1]);
+        w.put(topic.as_bytes());
+        if v5 {
+            w.put(&[0]);
+        }
+        w.put(payload);
+        self.used += n;
+        Ok(())
+    }
+
+    /// Appends `publish` (its QoS field is ignored: `qos` is kept), encoded for `version`
+    /// (a message with 5.0 properties); returns the record's offset.
     /// The record takes 7 bytes plus the body, and encoding it needs room for its fixed
     /// header (2 to 5 bytes) beyond that: the whole PUBLISH is encoded after the record
     /// header, then the body moved over the fixed header. (Sizing the body first instead
     /// links a second counting pass of the encoder: about 1 KB of flash in 3.1.1, 2.8 KB
     /// in 5.0.) [`Error::QueueFull`] while earlier records leave too little room;
     /// [`Error::TooLarge`] if it could never fit.
+    #[cfg(feature = "v5")]
     pub(crate) fn push(
         &mut self,
         version: ProtocolVersion,
