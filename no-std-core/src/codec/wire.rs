@@ -173,14 +173,17 @@ pub(crate) struct Writer<'b> {
 }
 
 /// Property-block lengths recorded by a counting pass, in the order the blocks are written.
-/// A packet has at most two blocks (CONNECT: connect and will properties).
+/// A packet has at most two blocks (CONNECT: connect and will properties). Empty without
+/// feature `v5` (no property blocks): firmware then neither stores nor zeroes it.
 #[derive(Debug, Clone, Copy, Default)]
-#[cfg_attr(not(feature = "v5"), allow(dead_code))]
 pub(crate) struct BlockLens {
+    #[cfg(feature = "v5")]
     lens: [u32; 2],
     /// How many entries of `lens` hold recorded lengths.
+    #[cfg(feature = "v5")]
     recorded: usize,
     /// Blocks seen so far in this pass.
+    #[cfg(feature = "v5")]
     next: usize,
 }
 
@@ -204,10 +207,13 @@ impl<'b> Writer<'b> {
         Self {
             buf: Some(buf),
             pos: 0,
+            #[cfg(feature = "v5")]
             blocks: BlockLens {
                 next: 0,
                 ..recorded
             },
+            #[cfg(not(feature = "v5"))]
+            blocks: recorded,
         }
     }
 
@@ -220,7 +226,7 @@ impl<'b> Writer<'b> {
     ///
     /// The counting pass runs `f` once and records the length; the writing pass takes the
     /// recorded length (or, for a writer without recorded lengths, measures `f` first).
-    #[cfg_attr(not(feature = "v5"), allow(dead_code))]
+    #[cfg(feature = "v5")]
     pub(crate) fn block(
         &mut self,
         f: impl Fn(&mut Writer<'_>) -> Result<(), EncodeError>,
@@ -236,7 +242,7 @@ impl<'b> Writer<'b> {
         self.block_with(f)
     }
 
-    #[cfg_attr(not(feature = "v5"), allow(dead_code))]
+    #[cfg(feature = "v5")]
     fn block_with<F: Fn(&mut Writer<'_>) -> Result<(), EncodeError> + ?Sized>(
         &mut self,
         f: &F,
@@ -347,6 +353,7 @@ impl<'b> Writer<'b> {
 }
 
 /// Runs `f` against a counting writer and returns the number of bytes it would write.
+#[cfg(feature = "v5")]
 pub(crate) fn measure(
     f: impl FnOnce(&mut Writer<'_>) -> Result<(), EncodeError>,
 ) -> Result<usize, EncodeError> {
