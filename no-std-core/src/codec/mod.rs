@@ -63,6 +63,8 @@
 
 mod ack;
 mod connect;
+#[cfg(not(feature = "v5"))]
+mod direct;
 pub mod error;
 pub mod frame;
 mod list;
@@ -646,27 +648,50 @@ impl<'a> Packet<'a> {
 impl Connect<'_> {
     /// [`Packet::encode`] of this CONNECT (it carries its own protocol version).
     pub fn encode(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
-        encode_typed(PacketType::Connect, 0, out, usize::MAX, &|w| self.write(w))
+        #[cfg(not(feature = "v5"))]
+        {
+            direct::connect(self, out)
+        }
+        #[cfg(feature = "v5")]
+        {
+            encode_typed(PacketType::Connect, 0, out, usize::MAX, &|w| self.write(w))
+        }
     }
 }
 
 impl Subscribe<'_> {
     /// [`Packet::encode`] of this SUBSCRIBE for a peer speaking `version`.
     pub fn encode(&self, version: ProtocolVersion, out: &mut [u8]) -> Result<usize, EncodeError> {
-        let flags = PacketType::Subscribe.required_flags().unwrap_or(0);
-        encode_typed(PacketType::Subscribe, flags, out, usize::MAX, &|w| {
-            self.write(version, w)
-        })
+        #[cfg(not(feature = "v5"))]
+        {
+            let _ = version;
+            direct::subscribe(self, out)
+        }
+        #[cfg(feature = "v5")]
+        {
+            let flags = PacketType::Subscribe.required_flags().unwrap_or(0);
+            encode_typed(PacketType::Subscribe, flags, out, usize::MAX, &|w| {
+                self.write(version, w)
+            })
+        }
     }
 }
 
 impl Unsubscribe<'_> {
     /// [`Packet::encode`] of this UNSUBSCRIBE for a peer speaking `version`.
     pub fn encode(&self, version: ProtocolVersion, out: &mut [u8]) -> Result<usize, EncodeError> {
-        let flags = PacketType::Unsubscribe.required_flags().unwrap_or(0);
-        encode_typed(PacketType::Unsubscribe, flags, out, usize::MAX, &|w| {
-            self.write(version, w)
-        })
+        #[cfg(not(feature = "v5"))]
+        {
+            let _ = version;
+            direct::unsubscribe(self, out)
+        }
+        #[cfg(feature = "v5")]
+        {
+            let flags = PacketType::Unsubscribe.required_flags().unwrap_or(0);
+            encode_typed(PacketType::Unsubscribe, flags, out, usize::MAX, &|w| {
+                self.write(version, w)
+            })
+        }
     }
 }
 

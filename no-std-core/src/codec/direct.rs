@@ -1,0 +1,154 @@
+//! One-pass encoders for the packets a 3.1 / 3.1.1 client sends with a body: CONNECT,
+//! SUBSCRIBE and UNSUBSCRIBE, used by [`Connect::encode`], [`Subscribe::encode`] and
+//! [`Unsubscribe::encode`] in builds without feature `v5`.
+//!
+//! Without 5.0 there are no property blocks, so a body is a few fixed bytes and
+//! length-prefixed fields: its length is a sum, checked field by field, and the packet is
+//! then written straight into the caller's slice. Firmware that only speaks 3.1.1 links
+//! neither the two-pass [`Writer`](super::wire::Writer) nor the per-type body writers
+//! (about 500 bytes of flash). The bytes and errors are those of [`Packet::encode`]
+//! (`tests::v3` compares them), checked in the same order: the value checks of each
+//! field in field order, then [`EncodeError::PacketTooLarge`], then
+//! [`EncodeError::InsufficientSize`].
+
+#[cfg(doc)]
+use super::Packet;
+use super::subscribe::check_filter;
+use super::wire::VBI_MAX;
+use super::{Connect, EncodeError, PacketId, PacketType, Subscribe, Unsubscribe, vbi_len};
+
+/// Adds the length of a Two Byte length-prefixed field (a UTF-8 Encoded String when
+/// `string`: U+0000 is refused) to `len`.
+fn add_field(len: &mut usize, bytes: &[u8], string: bool) -> Result<(), EncodeError> {
+    // A byte loop: `contains` links a word-at-a-time search (about 150 bytes of flash).
+    if string && !bytes.iter().all(|&b| b != 0) {
+        return Err(EncodeError::InvalidString);
+    }
+    if u16::try_from(bytes.len()).is_err() {
+        return Err(EncodeError::FieldTooLong { len: bytes.len() });
+    }
+    *len = len.saturating_add(2 + bytes.len());
+    Ok(())
+}
+
+/// A cursor over an output slice already known to hold the whole packet.
+struct Cursor<'o> {
+    out: &'o mut [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        let end = self.at + bytes.len();
+        if let Some(d) = self.out.get_mut(self.at..end) {
+            d.copy_from_slice(bytes);
+        }
+        self.at = end;
+    }
+
+    /// A Two Byte length-prefixed field (its length was checked by [`add_field`]).
+    fn field(&mut self, bytes: &[u8]) {
+        let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
+        self.put(&len.to_be_bytes());
+        self.put(bytes);
+    }
+}
+
+/// Checks a packet with a body of `len` bytes against the protocol maximum and `out`, and
+/// writes its fixed header (`first`, Remaining Length).
+fn start(out: &mut [u8], first: u8, len: usize) -> Result<Cursor<'_>, EncodeError> {
+    let mut rl = u32::try_from(len)
+        .ok()
+        .filter(|&l| l <= VBI_MAX)
+        .ok_or(EncodeError::PacketTooLarge { size: len })?;
+    let total = 1 + vbi_len(rl) + len;
+    let out = out
+        .get_mut(..total)
+        .ok_or(EncodeError::InsufficientSize { required: total })?;
+    let mut w = Cursor { out, at: 0 };
+    w.put(&[first]);
+    loop {
+        let byte = (rl & 0x7F) as u8;
+        rl >>= 7;
+        w.put(&[if rl > 0 { byte | 0x80 } else { byte }]);
+        if rl == 0 {
+            return Ok(w);
+        }
+    }
+}
+
+/// CONNECT (3.1 / 3.1.1).
+pub(crate) fn connect(c: &Connect<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
+    let flags = c.flags_v3()?;
+    let v = c.protocol;
+    let will = c.will.as_ref();
+    // In wire order; the Protocol Level, Connect Flags and Keep Alive (4 bytes) follow the
+    // Protocol Name.
+    let fields = [
+        Some((v.protocol_name().as_bytes(), true)),
+        Some((c.client_id.as_bytes(), true)),
+        will.map(|w| (w.topic.as_str().as_bytes(), true)),
+        will.map(|w| (w.payload, false)),
+        c.username.map(|u| (u.as_bytes(), true)),
+        c.password.map(|p| (p, false)),
+    ];
+    let mut len = 4;
+    for &(bytes, string) in fields.iter().flatten() {
+        add_field(&mut len, bytes, string)?;
+    }
+    let mut w = start(out, (PacketType::Connect as u8) << 4, len)?;
+    let [k0, k1] = c.keep_alive.to_be_bytes();
+    for (i, &(bytes, _)) in fields.iter().flatten().enumerate() {
+        w.field(bytes);
+        if i == 0 {
+            w.put(&[v.level(), flags, k0, k1]);
+        }
+    }
+    Ok(w.at)
+}
+
+/// SUBSCRIBE / UNSUBSCRIBE (3.1 / 3.1.1): the packet identifier, then each filter, with its
+/// options byte for SUBSCRIBE. `filters` yields the same items each time it is cloned.
+fn filter_list<'a>(
+    packet_type: PacketType,
+    packet_id: PacketId,
+    filters: impl Iterator<Item = (&'a str, Option<u8>)> + Clone,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let mut len = 2usize;
+    let mut count = 0usize;
+    for (filter, options) in filters.clone() {
+        check_filter(false, filter).ok_or(EncodeError::InvalidTopicFilter)?;
+        add_field(&mut len, filter.as_bytes(), true)?;
+        len = len.saturating_add(usize::from(options.is_some()));
+        count += 1;
+    }
+    if count == 0 {
+        return Err(EncodeError::EmptyList);
+    }
+    let flags = packet_type.required_flags().unwrap_or(0);
+    let mut w = start(out, ((packet_type as u8) << 4) | flags, len)?;
+    w.put(&packet_id.get().to_be_bytes());
+    for (filter, options) in filters {
+        w.field(filter.as_bytes());
+        if let Some(o) = options {
+            w.put(&[o]);
+        }
+    }
+    Ok(w.at)
+}
+
+/// SUBSCRIBE (3.1 / 3.1.1: the options byte carries the QoS only).
+pub(crate) fn subscribe(s: &Subscribe<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
+    let filters = s
+        .filters
+        .iter()
+        .map(|sub| (sub.filter, Some(sub.options.to_byte(false))));
+    filter_list(PacketType::Subscribe, s.packet_id, filters, out)
+}
+
+/// UNSUBSCRIBE (3.1 / 3.1.1).
+pub(crate) fn unsubscribe(u: &Unsubscribe<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
+    let filters = u.filters.iter().map(|f| (f, None));
+    filter_list(PacketType::Unsubscribe, u.packet_id, filters, out)
+}
