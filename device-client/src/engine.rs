@@ -586,7 +586,7 @@ impl<'b, S: Storage> Client<'b, S> {
             } => Event::Oversize {
                 topic: rx
                     .get(usize::from(start)..usize::from(start) + usize::from(len))
-                    .and_then(|t| core::str::from_utf8(t).ok())
+                    .and_then(tern_core::codec::utf8)
                     .unwrap_or_default(),
                 qos,
                 size,

