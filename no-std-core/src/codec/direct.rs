@@ -115,27 +115,45 @@ fn filter_list<'a>(
     filters: impl Iterator<Item = (&'a str, Option<u8>)> + Clone,
     out: &mut [u8],
 ) -> Result<usize, EncodeError> {
-    let mut len = 2usize;
-    let mut count = 0usize;
-    for (filter, options) in filters.clone() {
-        check_filter(false, filter).ok_or(EncodeError::InvalidTopicFilter)?;
-        add_field(&mut len, filter.as_bytes(), true)?;
-        len = len.saturating_add(usize::from(options.is_some()));
-        count += 1;
-    }
+    let (len, count) = walk(filters.clone(), None)?;
     if count == 0 {
         return Err(EncodeError::EmptyList);
     }
     let flags = packet_type.required_flags().unwrap_or(0);
-    let mut w = start(out, ((packet_type as u8) << 4) | flags, len)?;
+    let mut w = start(
+        out,
+        ((packet_type as u8) << 4) | flags,
+        len.saturating_add(2),
+    )?;
     w.put(&packet_id.get().to_be_bytes());
-    for (filter, options) in filters {
-        w.field(filter.as_bytes());
-        if let Some(o) = options {
-            w.put(&[o]);
-        }
-    }
+    walk(filters, Some(&mut w))?;
     Ok(w.at)
+}
+
+/// One loop for both passes over the filters (the list iterator is inlined once): without
+/// `w`, checks each filter and returns the summed length and the count; with `w`, writes
+/// them.
+#[inline(never)]
+fn walk<'a>(
+    filters: impl Iterator<Item = (&'a str, Option<u8>)>,
+    mut w: Option<&mut Cursor<'_>>,
+) -> Result<(usize, usize), EncodeError> {
+    let mut len = 0usize;
+    let mut count = 0usize;
+    for (filter, options) in filters {
+        if let Some(w) = w.as_deref_mut() {
+            w.field(filter.as_bytes());
+            if let Some(o) = options {
+                w.put(&[o]);
+            }
+        } else {
+            check_filter(false, filter).ok_or(EncodeError::InvalidTopicFilter)?;
+            add_field(&mut len, filter.as_bytes(), true)?;
+            len = len.saturating_add(usize::from(options.is_some()));
+        }
+        count += 1;
+    }
+    Ok((len, count))
 }
 
 /// SUBSCRIBE (3.1 / 3.1.1: the options byte carries the QoS only).
