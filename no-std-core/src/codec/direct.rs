@@ -81,28 +81,40 @@ fn start(out: &mut [u8], first: u8, len: usize) -> Result<Cursor<'_>, EncodeErro
 pub(crate) fn connect(c: &Connect<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
     let flags = c.flags_v3()?;
     let v = c.protocol;
-    let will = c.will.as_ref();
-    // In wire order; the Protocol Level, Connect Flags and Keep Alive (4 bytes) follow the
-    // Protocol Name.
-    let fields = [
-        Some((v.protocol_name().as_bytes(), true)),
-        Some((c.client_id.as_bytes(), true)),
-        will.map(|w| (w.topic.as_str().as_bytes(), true)),
-        will.map(|w| (w.payload, false)),
-        c.username.map(|u| (u.as_bytes(), true)),
-        c.password.map(|p| (p, false)),
-    ];
+    let name = v.protocol_name().as_bytes();
+    let will = c
+        .will
+        .as_ref()
+        .map(|w| (w.topic.as_str().as_bytes(), w.payload));
+    // Field by field in wire order; the Protocol Level, Connect Flags and Keep Alive
+    // (4 bytes) follow the Protocol Name.
     let mut len = 4;
-    for &(bytes, string) in fields.iter().flatten() {
-        add_field(&mut len, bytes, string)?;
+    add_field(&mut len, name, true)?;
+    add_field(&mut len, c.client_id.as_bytes(), true)?;
+    if let Some((topic, payload)) = will {
+        add_field(&mut len, topic, true)?;
+        add_field(&mut len, payload, false)?;
+    }
+    if let Some(u) = c.username {
+        add_field(&mut len, u.as_bytes(), true)?;
+    }
+    if let Some(p) = c.password {
+        add_field(&mut len, p, false)?;
     }
     let mut w = start(out, (PacketType::Connect as u8) << 4, len)?;
     let [k0, k1] = c.keep_alive.to_be_bytes();
-    for (i, &(bytes, _)) in fields.iter().flatten().enumerate() {
-        w.field(bytes);
-        if i == 0 {
-            w.put(&[v.level(), flags, k0, k1]);
-        }
+    w.field(name);
+    w.put(&[v.level(), flags, k0, k1]);
+    w.field(c.client_id.as_bytes());
+    if let Some((topic, payload)) = will {
+        w.field(topic);
+        w.field(payload);
+    }
+    if let Some(u) = c.username {
+        w.field(u.as_bytes());
+    }
+    if let Some(p) = c.password {
+        w.field(p);
     }
     Ok(w.at)
 }
