@@ -164,12 +164,7 @@ pub(crate) fn publish_size(body: usize, qos: QoS) -> usize {
 
 /// Bytes of the variable byte integer for a Remaining Length `rl` (2.2.3).
 fn vbi_len(rl: usize) -> usize {
-    match rl {
-        0..128 => 1,
-        128..16_384 => 2,
-        16_384..2_097_152 => 3,
-        _ => 4,
-    }
+    1 + usize::from(rl >= 128) + usize::from(rl >= 16_384) + usize::from(rl >= 2_097_152)
 }
 
 impl<'b> Outbox<'b> {
