@@ -55,6 +55,10 @@
 //!
 //! Match incoming topics with [`matches()`] (`+` / `#` wildcards) to dispatch them.
 //!
+//! 5.0 enhanced authentication (AUTH, section 4.12) is not implemented: leave the CONNECT's
+//! Authentication Method unset (a broker then never sends AUTH, [MQTT-4.12.0-6]); an AUTH
+//! from the broker closes the connection with DISCONNECT 0x82 Protocol Error.
+//!
 //! # Message sizes
 //!
 //! - Outgoing: a message's PUBLISH must fit the tx buffer and the (empty) outbox, else

@@ -561,8 +561,12 @@ impl<'a> Packet<'a> {
     /// [`Packet::decode`] for a client: decodes one complete frame received from a server.
     /// Packets only a client sends (CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ) are refused
     /// with [`ProtocolViolation::WrongDirection`] without being parsed, so firmware that
-    /// uses this entry point links no CONNECT / SUBSCRIBE / UNSUBSCRIBE decoder. Every
-    /// other packet decodes exactly as with [`Packet::decode`].
+    /// uses this entry point links no CONNECT / SUBSCRIBE / UNSUBSCRIBE decoder. A 5.0 AUTH
+    /// is refused unparsed too, with [`ProtocolViolation::AuthNotSupported`]: this entry
+    /// point is for a client without enhanced authentication (5.0 section 4.12; such a
+    /// client sends no Authentication Method, so a compliant server never sends AUTH,
+    /// [MQTT-4.12.0-6]), and firmware then links no AUTH decoder (about 350 bytes of
+    /// flash). Every other packet decodes exactly as with [`Packet::decode`].
     pub fn decode_from_server(
         version: ProtocolVersion,
         frame: &'a [u8],
@@ -912,6 +916,9 @@ fn decode_body_as<'a, const TO_CLIENT: bool>(
         }
         PacketType::Subscribe | PacketType::Unsubscribe | PacketType::PingReq if TO_CLIENT => {
             return wrong_direction;
+        }
+        PacketType::Auth if TO_CLIENT && v5 => {
+            return Err(ProtocolViolation::AuthNotSupported.into());
         }
         PacketType::Subscribe => Packet::Subscribe(Subscribe::decode(v5, &mut r)?),
         PacketType::SubAck => Packet::SubAck(SubAck::decode(v5, &mut r)?),
