@@ -109,20 +109,22 @@ impl Record<'_> {
         max: usize,
     ) -> Result<Option<usize>, EncodeError> {
         let qos = qos_pid.qos();
-        let size = self.size(qos, v5);
+        let (a, b, c) = self.parts(v5);
+        let pid = qos_pid.packet_id().map(PacketId::get);
+        // The Remaining Length, from the parts (not from the total size: at 127 / 128 the
+        // length of its own encoding would be miscounted).
+        let mut rl = a.len() + b.len() + c.len() + if pid.is_some() { 2 } else { 0 };
+        let size = 1 + vbi_len(rl) + rl;
         if size > max {
             return Ok(None);
         }
         let dst = out
             .get_mut(..size)
             .ok_or(EncodeError::InsufficientSize { required: size })?;
-        let (a, b, c) = self.parts(v5);
-        let pid = qos_pid.packet_id().map(PacketId::get);
         // [MQTT-3.3.1-2]: DUP is 0 on a QoS 0 PUBLISH.
         let dup = dup && pid.is_some();
         let mut w = Writer { out: dst, at: 0 };
         w.put(&[0x30 | u8::from(dup) << 3 | (qos as u8) << 1 | (self.flags & RETAIN)]);
-        let mut rl = size - 1 - vbi_len(size - 1);
         loop {
             let byte = (rl % 128) as u8;
             rl /= 128;

@@ -401,3 +401,55 @@ fn auth_from_the_broker_is_a_protocol_error() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Every PUBLISH written from the outbox carries the right Remaining Length, also where
+/// its Variable Byte Integer grows from one byte to two (Remaining Length 127 / 128), on
+/// the first send and on a re-send.
+#[test]
+fn remaining_length_at_the_one_to_two_byte_boundary() {
+    for v in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+        for len in 110..140 {
+            let payload = vec![7u8; len];
+            for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
+                let mut r = Rig::new(512);
+                r.client.publish("t", &payload, qos, false).unwrap();
+                let check = |sent: Vec<u8>| match Packet::decode(v, &sent) {
+                    Ok(Packet::Publish(p)) => assert_eq!(p.payload, &payload[..]),
+                    other => panic!("{v:?} {len} {qos:?}: {other:?}"),
+                };
+                let mut c = Connect::new(v, "dev");
+                c.clean_start = false;
+                r.v = v;
+                r.client.start_connect(Instant::ZERO, &c).unwrap();
+                let mut buf = [0u8; 64];
+                let mut ack = ok_ack();
+                ack.session_present = false;
+                let n = Packet::ConnAck(ack).encode(v, &mut buf).unwrap();
+                r.feed(&buf[..n]);
+                check(
+                    r.client
+                        .next_transmit(Instant::ZERO)
+                        .unwrap()
+                        .unwrap()
+                        .to_vec(),
+                );
+                if qos == QoS::AtLeastOnce {
+                    // A re-send on a resumed session (DUP).
+                    r.lose_link();
+                    r.client.start_connect(Instant::ZERO, &c).unwrap();
+                    let mut ack = ok_ack();
+                    ack.session_present = true;
+                    let n = Packet::ConnAck(ack).encode(v, &mut buf).unwrap();
+                    r.feed(&buf[..n]);
+                    check(
+                        r.client
+                            .next_transmit(Instant::ZERO)
+                            .unwrap()
+                            .unwrap()
+                            .to_vec(),
+                    );
+                }
+            }
+        }
+    }
+}
