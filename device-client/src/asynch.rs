@@ -82,10 +82,10 @@ impl<S: Storage> Client<'_, S> {
     ) -> Result<(), Error<T::Error>> {
         let mut wrote = false;
         loop {
-            let bytes = match self.next_transmit(now) {
+            let bytes = match self.transmit(now) {
                 Ok(Some(b)) => b,
                 Ok(None) => break,
-                Err(e) => return Err(e.lift()),
+                Err(e) => return Err(Error::Encode(e)),
             };
             if let Err(e) = write_all(io, bytes).await {
                 self.on_transport_closed(now);
@@ -108,7 +108,7 @@ impl<S: Storage> Client<'_, S> {
         now: Instant,
         connect: &Connect<'_>,
     ) -> Result<(), Error<T::Error>> {
-        self.start_connect(now, connect).map_err(Error::lift)?;
+        self.start(now, connect)?;
         self.send_encoded();
         self.flush_async(io, now).await
     }
@@ -121,7 +121,7 @@ impl<S: Storage> Client<'_, S> {
         filters: &[Subscription<'_>],
     ) -> Result<PacketId, Error<T::Error>> {
         self.flush_async(io, now).await?;
-        let (pid, _) = self.encode_subscribe(filters).map_err(Error::lift)?;
+        let (pid, _) = self.subscribe_into(filters)?;
         self.send_encoded();
         self.flush_async(io, now).await?;
         Ok(pid)
@@ -135,7 +135,7 @@ impl<S: Storage> Client<'_, S> {
         filters: &[&str],
     ) -> Result<PacketId, Error<T::Error>> {
         self.flush_async(io, now).await?;
-        let (pid, _) = self.encode_unsubscribe(filters).map_err(Error::lift)?;
+        let (pid, _) = self.unsubscribe_into(filters)?;
         self.send_encoded();
         self.flush_async(io, now).await?;
         Ok(pid)

@@ -43,7 +43,7 @@ impl<S: Storage> Client<'_, S> {
 
     fn flush_inner<T: Write>(&mut self, io: &mut T, now: Instant) -> Result<(), Error<T::Error>> {
         let mut wrote = false;
-        while let Some(bytes) = self.next_transmit(now).map_err(Error::lift)? {
+        while let Some(bytes) = self.transmit(now).map_err(Error::Encode)? {
             write_all(io, bytes)?;
             wrote = true;
         }
@@ -62,7 +62,7 @@ impl<S: Storage> Client<'_, S> {
         now: Instant,
         connect: &Connect<'_>,
     ) -> Result<(), Error<T::Error>> {
-        self.start_connect(now, connect).map_err(Error::lift)?;
+        self.start(now, connect)?;
         self.send_encoded();
         self.flush(io, now)
     }
@@ -76,7 +76,7 @@ impl<S: Storage> Client<'_, S> {
         filters: &[Subscription<'_>],
     ) -> Result<PacketId, Error<T::Error>> {
         self.flush(io, now)?;
-        let (pid, _) = self.encode_subscribe(filters).map_err(Error::lift)?;
+        let (pid, _) = self.subscribe_into(filters)?;
         self.send_encoded();
         self.flush(io, now)?;
         Ok(pid)
@@ -90,7 +90,7 @@ impl<S: Storage> Client<'_, S> {
         filters: &[&str],
     ) -> Result<PacketId, Error<T::Error>> {
         self.flush(io, now)?;
-        let (pid, _) = self.encode_unsubscribe(filters).map_err(Error::lift)?;
+        let (pid, _) = self.unsubscribe_into(filters)?;
         self.send_encoded();
         self.flush(io, now)?;
         Ok(pid)

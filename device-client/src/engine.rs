@@ -16,8 +16,8 @@
 #[cfg(feature = "v5")]
 use tern_core::codec::QosPid;
 use tern_core::codec::{
-    Connect, DecodeError, FixedHeader, Packet, PacketId, PacketType, ProtocolVersion, Publish, QoS,
-    ReasonCode, ReasonCodes, Subscribe, Subscription, Unsubscribe,
+    Connect, DecodeError, EncodeError, FixedHeader, Packet, PacketId, PacketType, ProtocolVersion,
+    Publish, QoS, ReasonCode, ReasonCodes, Subscribe, Subscription, Unsubscribe,
 };
 use tern_core::session::{
     self, Client as ClientRole, CloseReason, Config, Connection, DropReason, Incoming, Instant,
@@ -218,6 +218,17 @@ impl<'b, S: Storage> Client<'b, S> {
     /// 5.0: the CONNECT announces the rx buffer as Maximum Packet Size, Receive Maximum at
     /// most `INFLIGHT` and Topic Alias Maximum at most `ALIASES` (0 without alias storage).
     pub fn start_connect(&mut self, now: Instant, connect: &Connect<'_>) -> Result<usize, Error> {
+        self.start(now, connect)
+    }
+
+    /// [`Client::start_connect`] with the front end's error type: the front ends convert no
+    /// error afterwards ([`Error::lift`] and its per-variant match cost about 100 bytes of
+    /// firmware flash, next to the errors built in place here).
+    pub(crate) fn start<E>(
+        &mut self,
+        now: Instant,
+        connect: &Connect<'_>,
+    ) -> Result<usize, Error<E>> {
         #[cfg_attr(not(feature = "v5"), allow(unused_mut))]
         let mut connect = *connect;
         #[cfg(feature = "v5")]
@@ -335,6 +346,14 @@ impl<'b, S: Storage> Client<'b, S> {
         &mut self,
         filters: &[Subscription<'_>],
     ) -> Result<(PacketId, usize), Error> {
+        self.subscribe_into(filters)
+    }
+
+    /// [`Client::encode_subscribe`] with the front end's error type.
+    pub(crate) fn subscribe_into<E>(
+        &mut self,
+        filters: &[Subscription<'_>],
+    ) -> Result<(PacketId, usize), Error<E>> {
         let (v, pid) = self.reserve_pid()?;
         let n = Subscribe::new(pid, filters.into()).encode(v, self.tx)?;
         Ok((pid, n))
@@ -342,12 +361,20 @@ impl<'b, S: Storage> Client<'b, S> {
 
     /// Encodes an UNSUBSCRIBE for `filters` into tx; see [`Client::encode_subscribe`].
     pub fn encode_unsubscribe(&mut self, filters: &[&str]) -> Result<(PacketId, usize), Error> {
+        self.unsubscribe_into(filters)
+    }
+
+    /// [`Client::encode_unsubscribe`] with the front end's error type.
+    pub(crate) fn unsubscribe_into<E>(
+        &mut self,
+        filters: &[&str],
+    ) -> Result<(PacketId, usize), Error<E>> {
         let (v, pid) = self.reserve_pid()?;
         let n = Unsubscribe::new(pid, filters.into()).encode(v, self.tx)?;
         Ok((pid, n))
     }
 
-    fn reserve_pid(&mut self) -> Result<(ProtocolVersion, PacketId), Error> {
+    fn reserve_pid<E>(&mut self) -> Result<(ProtocolVersion, PacketId), Error<E>> {
         let c = &mut self.conn;
         if !c.is_connected() {
             return Err(Error::NotConnected);
@@ -380,6 +407,11 @@ impl<'b, S: Storage> Client<'b, S> {
     /// The next packet to write, encoded in tx: `Ok(Some(bytes))`, or `Ok(None)` when there
     /// is nothing to send.
     pub fn next_transmit(&mut self, now: Instant) -> Result<Option<&[u8]>, Error> {
+        self.transmit(now).map_err(Error::Encode)
+    }
+
+    /// [`Client::next_transmit`]; the front ends map the error without [`Error::lift`].
+    pub(crate) fn transmit(&mut self, now: Instant) -> Result<Option<&[u8]>, EncodeError> {
         let Self {
             conn,
             tx,

@@ -214,7 +214,7 @@ impl Error {
     }
 }
 
-impl From<EncodeError> for Error {
+impl<E> From<EncodeError> for Error<E> {
     fn from(e: EncodeError) -> Self {
         Self::Encode(e)
     }
