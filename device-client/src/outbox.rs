@@ -191,22 +191,27 @@ impl<'b> Outbox<'b> {
         })
     }
 
-    /// The offsets of every record, in order.
-    fn offsets(&self) -> impl Iterator<Item = usize> + '_ {
+    /// The first record, in order, for which `pred` holds, with its offset.
+    fn find(&self, mut pred: impl FnMut(&Record<'_>) -> bool) -> Option<(usize, Record<'_>)> {
         let mut at = 0;
-        core::iter::from_fn(move || {
+        while at < self.used {
             let r = self.record(at)?;
-            let here = at;
+            if pred(&r) {
+                return Some((at, r));
+            }
             at += RECORD_HEADER + r.body.len();
-            (here < self.used).then_some(here)
-        })
+        }
+        None
     }
 
     /// Messages not sent yet.
     pub(crate) fn queued_len(&self) -> usize {
-        self.offsets()
-            .filter(|&at| self.record(at).is_some_and(|r| !r.sent()))
-            .count()
+        let mut n = 0;
+        self.find(|r| {
+            n += usize::from(!r.sent());
+            false
+        });
+        n
     }
 
     /// Appends a message without 5.0 properties, written directly (no PUBLISH encoder: the
@@ -351,10 +356,7 @@ impl<'b> Outbox<'b> {
     /// The first record not sent yet: its offset, QoS asked for and size at `qos` on a
     /// connection of `v5` (call again with the QoS the connection allows).
     pub(crate) fn next_queued(&self) -> Option<(usize, QoS)> {
-        self.offsets().find_map(|at| {
-            let r = self.record(at)?;
-            (!r.sent()).then(|| (at, r.qos()))
-        })
+        self.find(|r| !r.sent()).map(|(at, r)| (at, r.qos()))
     }
 
     /// The size of the record at `at` written at `qos` for `v5`.
@@ -410,12 +412,8 @@ impl session::Outbox for Resender<'_, '_> {
         let Some(pid) = qos_pid.packet_id().map(PacketId::get) else {
             return Ok(None);
         };
-        let o = &*self.outbox;
-        let found = o
-            .offsets()
-            .find_map(|at| o.record(at).filter(|r| r.sent() && r.pid == pid));
-        match found {
-            Some(r) => r.write(qos_pid, true, self.v5, out, max),
+        match self.outbox.find(|r| r.sent() && r.pid == pid) {
+            Some((_, r)) => r.write(qos_pid, true, self.v5, out, max),
             None => Ok(None),
         }
     }
