@@ -506,9 +506,8 @@ impl<'b, S: Storage> Client<'b, S> {
         if let Some(r) = self.deferred.take() {
             conn.disconnect(now, r);
         }
-        if conn.poll_timeout().is_some_and(|t| t <= now) {
-            conn.handle_timeout(now);
-        }
+        // It acts only on what is due at `now` (asking `poll_timeout` first cost more code).
+        conn.handle_timeout(now);
         loop {
             if let Some(ev) = conn.poll_event() {
                 self.ready = Some(match ev {
