@@ -15,7 +15,10 @@
 use super::Packet;
 use super::subscribe::check_filter;
 use super::wire::VBI_MAX;
-use super::{Connect, EncodeError, PacketId, PacketType, Subscribe, Unsubscribe, vbi_len};
+use super::{
+    Connect, EncodeError, Filters, PacketId, PacketType, Subscribe, Subscription, Subscriptions,
+    Unsubscribe, vbi_len,
+};
 
 /// Adds the length of a Two Byte length-prefixed field (a UTF-8 Encoded String when
 /// `string`: U+0000 is refused) to `len`.
@@ -169,16 +172,39 @@ fn walk<'a>(
 }
 
 /// SUBSCRIBE (3.1 / 3.1.1: the options byte carries the QoS only).
+///
+/// A list of the application's slice is walked as a slice: a client builds its SUBSCRIBE
+/// from one, so the decoded-list path is left out of its firmware where the call inlines.
+#[inline]
 pub(crate) fn subscribe(s: &Subscribe<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
-    let filters = s
-        .filters
-        .iter()
-        .map(|sub| (sub.filter, Some(sub.options.to_byte(false))));
-    filter_list(PacketType::Subscribe, s.packet_id, filters, out)
+    fn item<'a>(sub: &Subscription<'a>) -> (&'a str, Option<u8>) {
+        (sub.filter, Some(sub.options.to_byte(false)))
+    }
+    match s.filters {
+        Subscriptions::Slice(list) => filter_list(
+            PacketType::Subscribe,
+            s.packet_id,
+            list.iter().map(item),
+            out,
+        ),
+        Subscriptions::Encoded(_) => {
+            let filters = s.filters.iter().map(|sub| item(&sub));
+            filter_list(PacketType::Subscribe, s.packet_id, filters, out)
+        }
+    }
 }
 
-/// UNSUBSCRIBE (3.1 / 3.1.1).
+/// UNSUBSCRIBE (3.1 / 3.1.1); a slice walked as a slice, as for [`subscribe`].
+#[inline]
 pub(crate) fn unsubscribe(u: &Unsubscribe<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
-    let filters = u.filters.iter().map(|f| (f, None));
-    filter_list(PacketType::Unsubscribe, u.packet_id, filters, out)
+    match u.filters {
+        Filters::Slice(list) => {
+            let filters = list.iter().map(|&f| (f, None));
+            filter_list(PacketType::Unsubscribe, u.packet_id, filters, out)
+        }
+        Filters::Encoded(_) => {
+            let filters = u.filters.iter().map(|f| (f, None));
+            filter_list(PacketType::Unsubscribe, u.packet_id, filters, out)
+        }
+    }
 }

@@ -586,4 +586,28 @@ fn typed_encoders_match_packet_encode_v311() {
         let u = Unsubscribe::new(pid(9), list.into());
         same(|out| u.encode(V, out), Packet::Unsubscribe(u));
     }
+    // Decoded lists (`Encoded`), re-encoded; and hand-built ones the decoder never saw.
+    let mut buf = [0u8; 96];
+    let n = Packet::Subscribe(Subscribe::new(pid(3), (&subs).into()))
+        .encode(V, &mut buf)
+        .unwrap();
+    let Ok(Packet::Subscribe(s)) = Packet::decode(V, &buf[..n]) else {
+        panic!("SUBSCRIBE")
+    };
+    assert!(matches!(s.filters, Subscriptions::Encoded(_)));
+    same(|out| s.encode(V, out), Packet::Subscribe(s));
+    let n = Packet::Unsubscribe(Unsubscribe::new(pid(4), (&["a/+", "#"]).into()))
+        .encode(V, &mut buf)
+        .unwrap();
+    let Ok(Packet::Unsubscribe(u)) = Packet::decode(V, &buf[..n]) else {
+        panic!("UNSUBSCRIBE")
+    };
+    assert!(matches!(u.filters, Filters::Encoded(_)));
+    same(|out| u.encode(V, out), Packet::Unsubscribe(u));
+    for bytes in [&[0, 1, b'a', 1][..], &[0, 1, b'a', 1, 0, 5], &[], &[0xFF]] {
+        let s = Subscribe::new(pid(5), Subscriptions::Encoded(bytes));
+        same(|out| s.encode(V, out), Packet::Subscribe(s));
+        let u = Unsubscribe::new(pid(6), Filters::Encoded(bytes));
+        same(|out| u.encode(V, out), Packet::Unsubscribe(u));
+    }
 }
