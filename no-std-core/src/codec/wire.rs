@@ -142,7 +142,7 @@ pub(crate) fn has_nul(s: &str) -> bool {
 /// strings, for an application that wants the same one (firmware then links one UTF-8
 /// validator).
 ///
-/// Without `alloc` (firmware) this goes through [`str::utf8_chunks`], whose byte loop is
+/// Without `alloc` (firmware) this goes through [`<[u8]>::utf8_chunks`], whose byte loop is
 /// about 80 bytes of flash smaller than [`core::str::from_utf8`] and its word-at-a-time
 /// ASCII path; with `alloc` (the broker, where topics are decoded on the hot path) it is
 /// `from_utf8`. Both accept exactly the well-formed UTF-8 strings.
