@@ -434,12 +434,10 @@ impl<'b, S: Storage> Client<'b, S> {
             return Ok(tx.get(..n));
         }
         // New messages from the outbox, in order, once everything else is out.
-        while let Some((at, wanted)) = outbox.next_queued() {
+        while let Some((at, qos, size)) = outbox.next_queued(v5, |q| conn.send_qos(q)) {
             if !conn.is_connected() {
                 break;
             }
-            let qos = conn.send_qos(wanted);
-            let size = outbox.size(at, qos, v5);
             let max = usize::try_from(conn.limits().peer_max_packet).unwrap_or(usize::MAX);
             if size > max || size > tx.len() {
                 // 5.0 [MQTT-3.1.2-24]: never larger than the broker accepts. Reported.

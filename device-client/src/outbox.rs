@@ -353,15 +353,16 @@ impl<'b> Outbox<'b> {
         }
     }
 
-    /// The first record not sent yet: its offset, QoS asked for and size at `qos` on a
-    /// connection of `v5` (call again with the QoS the connection allows).
-    pub(crate) fn next_queued(&self) -> Option<(usize, QoS)> {
-        self.find(|r| !r.sent()).map(|(at, r)| (at, r.qos()))
-    }
-
-    /// The size of the record at `at` written at `qos` for `v5`.
-    pub(crate) fn size(&self, at: usize, qos: QoS, v5: bool) -> usize {
-        self.record(at).map_or(usize::MAX, |r| r.size(qos, v5))
+    /// The first record not sent yet: its offset, the QoS it goes out with (`send_qos` of
+    /// the QoS asked for) and its size then on a connection of `v5`.
+    pub(crate) fn next_queued(
+        &self,
+        v5: bool,
+        send_qos: impl Fn(QoS) -> QoS,
+    ) -> Option<(usize, QoS, usize)> {
+        let (at, r) = self.find(|r| !r.sent())?;
+        let qos = send_qos(r.qos());
+        Some((at, qos, r.size(qos, v5)))
     }
 
     /// Writes the record at `at` as its first send with `qos_pid`, then drops it (QoS 0) or
