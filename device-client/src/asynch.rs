@@ -82,10 +82,10 @@ impl<S: Storage> Client<'_, S> {
     ) -> Result<(), Error<T::Error>> {
         let mut wrote = false;
         loop {
-            let bytes = match self.next_transmit(now) {
+            let bytes = match self.transmit(now) {
                 Ok(Some(b)) => b,
                 Ok(None) => break,
-                Err(e) => return Err(e.lift()),
+                Err(e) => return Err(Error::Encode(e)),
             };
             if let Err(e) = write_all(io, bytes).await {
                 self.on_transport_closed(now);
@@ -100,22 +100,6 @@ impl<S: Storage> Client<'_, S> {
         Ok(())
     }
 
-    async fn write_tx_async<T: Write>(
-        &mut self,
-        io: &mut T,
-        now: Instant,
-        n: usize,
-    ) -> Result<(), Error<T::Error>> {
-        let r = match write_all(io, self.tx_bytes(n)).await {
-            Ok(()) => io.flush().await.map_err(Error::Io),
-            Err(e) => Err(e),
-        };
-        if r.is_err() {
-            self.on_transport_closed(now);
-        }
-        r
-    }
-
     /// Sends CONNECT on a fresh transport; see the blocking
     /// [`connect`](Client::connect).
     pub async fn connect_async<T: Write>(
@@ -124,8 +108,9 @@ impl<S: Storage> Client<'_, S> {
         now: Instant,
         connect: &Connect<'_>,
     ) -> Result<(), Error<T::Error>> {
-        let n = self.start_connect(now, connect).map_err(Error::lift)?;
-        self.write_tx_async(io, now, n).await
+        self.start(now, connect)?;
+        self.send_encoded();
+        self.flush_async(io, now).await
     }
 
     /// Sends SUBSCRIBE; see the blocking [`subscribe`](Client::subscribe).
@@ -136,8 +121,9 @@ impl<S: Storage> Client<'_, S> {
         filters: &[Subscription<'_>],
     ) -> Result<PacketId, Error<T::Error>> {
         self.flush_async(io, now).await?;
-        let (pid, n) = self.encode_subscribe(filters).map_err(Error::lift)?;
-        self.write_tx_async(io, now, n).await?;
+        let (pid, _) = self.subscribe_into(filters)?;
+        self.send_encoded();
+        self.flush_async(io, now).await?;
         Ok(pid)
     }
 
@@ -149,8 +135,9 @@ impl<S: Storage> Client<'_, S> {
         filters: &[&str],
     ) -> Result<PacketId, Error<T::Error>> {
         self.flush_async(io, now).await?;
-        let (pid, n) = self.encode_unsubscribe(filters).map_err(Error::lift)?;
-        self.write_tx_async(io, now, n).await?;
+        let (pid, _) = self.unsubscribe_into(filters)?;
+        self.send_encoded();
+        self.flush_async(io, now).await?;
         Ok(pid)
     }
 

@@ -43,7 +43,7 @@ impl<S: Storage> Client<'_, S> {
 
     fn flush_inner<T: Write>(&mut self, io: &mut T, now: Instant) -> Result<(), Error<T::Error>> {
         let mut wrote = false;
-        while let Some(bytes) = self.next_transmit(now).map_err(Error::lift)? {
+        while let Some(bytes) = self.transmit(now).map_err(Error::Encode)? {
             write_all(io, bytes)?;
             wrote = true;
         }
@@ -62,17 +62,9 @@ impl<S: Storage> Client<'_, S> {
         now: Instant,
         connect: &Connect<'_>,
     ) -> Result<(), Error<T::Error>> {
-        let n = self.start_connect(now, connect).map_err(Error::lift)?;
-        let r = self.write_tx(io, n);
-        if r.is_err() {
-            self.on_transport_closed(now);
-        }
-        r
-    }
-
-    fn write_tx<T: Write>(&mut self, io: &mut T, n: usize) -> Result<(), Error<T::Error>> {
-        write_all(io, self.tx_bytes(n))?;
-        io.flush().map_err(Error::Io)
+        self.start(now, connect)?;
+        self.send_encoded();
+        self.flush(io, now)
     }
 
     /// Sends SUBSCRIBE; [`Event::Subscribed`] with the returned identifier reports the
@@ -84,8 +76,9 @@ impl<S: Storage> Client<'_, S> {
         filters: &[Subscription<'_>],
     ) -> Result<PacketId, Error<T::Error>> {
         self.flush(io, now)?;
-        let (pid, n) = self.encode_subscribe(filters).map_err(Error::lift)?;
-        self.write_tx(io, n)?;
+        let (pid, _) = self.subscribe_into(filters)?;
+        self.send_encoded();
+        self.flush(io, now)?;
         Ok(pid)
     }
 
@@ -97,8 +90,9 @@ impl<S: Storage> Client<'_, S> {
         filters: &[&str],
     ) -> Result<PacketId, Error<T::Error>> {
         self.flush(io, now)?;
-        let (pid, n) = self.encode_unsubscribe(filters).map_err(Error::lift)?;
-        self.write_tx(io, n)?;
+        let (pid, _) = self.unsubscribe_into(filters)?;
+        self.send_encoded();
+        self.flush(io, now)?;
         Ok(pid)
     }
 

@@ -13,9 +13,11 @@
 //! 4. Otherwise read into [`Client::rx_space`] and report the count with
 //!    [`Client::on_read`], or wait until [`Client::deadline`].
 
+#[cfg(feature = "v5")]
+use tern_core::codec::QosPid;
 use tern_core::codec::{
-    Connect, DecodeError, FixedHeader, Packet, PacketId, PacketType, ProtocolVersion, Publish, QoS,
-    QosPid, ReasonCode, ReasonCodes, Subscribe, Subscription, Unsubscribe,
+    Connect, DecodeError, EncodeError, FixedHeader, Packet, PacketId, PacketType, ProtocolVersion,
+    Publish, QoS, ReasonCode, ReasonCodes, Subscribe, Subscription, Unsubscribe,
 };
 use tern_core::session::{
     self, Client as ClientRole, CloseReason, Config, Connection, DropReason, Incoming, Instant,
@@ -144,6 +146,10 @@ pub struct Client<'b, S: Storage> {
     /// Messages dropped before their first send (larger than the broker's Maximum Packet
     /// Size), not reported yet.
     dropped: u8,
+    /// tx holds a CONNECT / SUBSCRIBE / UNSUBSCRIBE a front end encoded, handed out first by
+    /// the next [`Client::next_transmit`] (so the front ends write every packet through
+    /// one flush loop). A flag, not a length: its fixed header gives the length.
+    pending: bool,
     /// Outgoing messages, encoded, until sent (QoS 0) or acknowledged.
     outbox: Outbox<'b>,
     /// The engine, kept for the client's whole life: `connect` restarts it in place
@@ -160,13 +166,14 @@ impl<'b, S: Storage> Client<'b, S> {
     /// PUBACK; QoS 2: PUBREC), so that a reconnect re-sends them. Each message takes 7
     /// bytes plus its PUBLISH without fixed header and packet identifier (for a short topic
     /// and payload: 2 + topic + payload in 3.1.1, one more for 5.0 properties); queuing one
-    /// needs room for its fixed header (2 to 5 bytes) beyond that. No allocation; nothing
-    /// is sent yet.
+    /// with 5.0 properties (`publish_with`) needs room for its fixed header (2 to 5 bytes)
+    /// beyond that. No allocation; nothing is sent yet.
     pub fn new(rx: &'b mut [u8], tx: &'b mut [u8], outbox: &'b mut [u8]) -> Self {
         Self {
             rx,
             tx,
             dropped: 0,
+            pending: false,
             outbox: Outbox::new(outbox),
             rx_len: 0,
             consume: 0,
@@ -211,6 +218,17 @@ impl<'b, S: Storage> Client<'b, S> {
     /// 5.0: the CONNECT announces the rx buffer as Maximum Packet Size, Receive Maximum at
     /// most `INFLIGHT` and Topic Alias Maximum at most `ALIASES` (0 without alias storage).
     pub fn start_connect(&mut self, now: Instant, connect: &Connect<'_>) -> Result<usize, Error> {
+        self.start(now, connect)
+    }
+
+    /// [`Client::start_connect`] with the front end's error type: the front ends convert no
+    /// error afterwards ([`Error::lift`] and its per-variant match cost about 100 bytes of
+    /// firmware flash, next to the errors built in place here).
+    pub(crate) fn start<E>(
+        &mut self,
+        now: Instant,
+        connect: &Connect<'_>,
+    ) -> Result<usize, Error<E>> {
         #[cfg_attr(not(feature = "v5"), allow(unused_mut))]
         let mut connect = *connect;
         #[cfg(feature = "v5")]
@@ -237,6 +255,7 @@ impl<'b, S: Storage> Client<'b, S> {
         self.skip = 0;
         self.ready = None;
         self.deferred = None;
+        self.pending = false;
         self.version = Some(connect.protocol);
         match encoded {
             Ok(n) => {
@@ -264,9 +283,24 @@ impl<'b, S: Storage> Client<'b, S> {
         qos: QoS,
         retain: bool,
     ) -> Result<(), Error> {
-        let mut p = Publish::new(topic, QosPid::AtMostOnce, payload);
-        p.retain = retain;
-        self.enqueue(&p, qos)
+        check_topic(topic)?;
+        let v5 = self.queue_version().is_v5();
+        // Worst case as sent: with a packet identifier.
+        let body = 2 + topic.len() + usize::from(v5) + payload.len();
+        if crate::outbox::publish_size(body, QoS::AtLeastOnce) > self.tx.len() {
+            return Err(Error::TooLarge);
+        }
+        self.outbox.push_plain(v5, topic, payload, qos, retain)
+    }
+
+    /// The version a message queued now is encoded for: the last connection's, before the
+    /// first one the newest this build speaks.
+    fn queue_version(&self) -> ProtocolVersion {
+        #[cfg(feature = "v5")]
+        let v = ProtocolVersion::V5;
+        #[cfg(not(feature = "v5"))]
+        let v = ProtocolVersion::V3_1_1;
+        self.version.unwrap_or(v)
     }
 
     /// [`publish`](Self::publish) with 5.0 properties: Response Topic and Correlation Data
@@ -292,13 +326,10 @@ impl<'b, S: Storage> Client<'b, S> {
         self.enqueue(&p, qos)
     }
 
+    #[cfg(feature = "v5")]
     fn enqueue(&mut self, p: &Publish<'_>, qos: QoS) -> Result<(), Error> {
-        tern_core::topic::TopicName::new(p.topic).map_err(|_| Error::InvalidTopic)?;
-        #[cfg(feature = "v5")]
-        let v = ProtocolVersion::V5;
-        #[cfg(not(feature = "v5"))]
-        let v = ProtocolVersion::V3_1_1;
-        let v = self.version.unwrap_or(v);
+        check_topic(p.topic)?;
+        let v = self.queue_version();
         // Worst case as sent: with a packet identifier.
         let mut sized = *p;
         sized.qos_pid = QosPid::AtLeastOnce(PacketId::MIN);
@@ -315,6 +346,14 @@ impl<'b, S: Storage> Client<'b, S> {
         &mut self,
         filters: &[Subscription<'_>],
     ) -> Result<(PacketId, usize), Error> {
+        self.subscribe_into(filters)
+    }
+
+    /// [`Client::encode_subscribe`] with the front end's error type.
+    pub(crate) fn subscribe_into<E>(
+        &mut self,
+        filters: &[Subscription<'_>],
+    ) -> Result<(PacketId, usize), Error<E>> {
         let (v, pid) = self.reserve_pid()?;
         let n = Subscribe::new(pid, filters.into()).encode(v, self.tx)?;
         Ok((pid, n))
@@ -322,12 +361,20 @@ impl<'b, S: Storage> Client<'b, S> {
 
     /// Encodes an UNSUBSCRIBE for `filters` into tx; see [`Client::encode_subscribe`].
     pub fn encode_unsubscribe(&mut self, filters: &[&str]) -> Result<(PacketId, usize), Error> {
+        self.unsubscribe_into(filters)
+    }
+
+    /// [`Client::encode_unsubscribe`] with the front end's error type.
+    pub(crate) fn unsubscribe_into<E>(
+        &mut self,
+        filters: &[&str],
+    ) -> Result<(PacketId, usize), Error<E>> {
         let (v, pid) = self.reserve_pid()?;
         let n = Unsubscribe::new(pid, filters.into()).encode(v, self.tx)?;
         Ok((pid, n))
     }
 
-    fn reserve_pid(&mut self) -> Result<(ProtocolVersion, PacketId), Error> {
+    fn reserve_pid<E>(&mut self) -> Result<(ProtocolVersion, PacketId), Error<E>> {
         let c = &mut self.conn;
         if !c.is_connected() {
             return Err(Error::NotConnected);
@@ -350,32 +397,47 @@ impl<'b, S: Storage> Client<'b, S> {
         self.conn.handle_transport_closed(now);
     }
 
-    pub(crate) fn tx_bytes(&self, n: usize) -> &[u8] {
-        self.tx.get(..n).unwrap_or_default()
+    /// The front ends' way to send the packet they just encoded into tx: the next
+    /// [`Client::next_transmit`] hands it out before anything else. Call only after a
+    /// flush (tx holds nothing else to send).
+    pub(crate) fn send_encoded(&mut self) {
+        self.pending = true;
     }
 
     /// The next packet to write, encoded in tx: `Ok(Some(bytes))`, or `Ok(None)` when there
     /// is nothing to send.
     pub fn next_transmit(&mut self, now: Instant) -> Result<Option<&[u8]>, Error> {
+        self.transmit(now).map_err(Error::Encode)
+    }
+
+    /// [`Client::next_transmit`]; the front ends map the error without [`Error::lift`].
+    pub(crate) fn transmit(&mut self, now: Instant) -> Result<Option<&[u8]>, EncodeError> {
         let Self {
             conn,
             tx,
             outbox,
             dropped,
+            pending,
             ..
         } = self;
+        if core::mem::take(pending)
+            && let Ok(Some((header, header_len))) = FixedHeader::parse(tx)
+        {
+            let n = usize::try_from(header.remaining_length)
+                .unwrap_or(usize::MAX)
+                .saturating_add(header_len);
+            return Ok(tx.get(..n));
+        }
         let v5 = conn.version().is_v5();
         let mut resender = Resender { outbox, v5 };
         if let Some(n) = conn.poll_transmit_with(now, tx, &mut resender)? {
             return Ok(tx.get(..n));
         }
         // New messages from the outbox, in order, once everything else is out.
-        while let Some((at, wanted)) = outbox.next_queued() {
+        while let Some((at, qos, size)) = outbox.next_queued(v5, |q| conn.send_qos(q)) {
             if !conn.is_connected() {
                 break;
             }
-            let qos = conn.send_qos(wanted);
-            let size = outbox.size(at, qos, v5);
             let max = usize::try_from(conn.limits().peer_max_packet).unwrap_or(usize::MAX);
             if size > max || size > tx.len() {
                 // 5.0 [MQTT-3.1.2-24]: never larger than the broker accepts. Reported.
@@ -442,9 +504,8 @@ impl<'b, S: Storage> Client<'b, S> {
         if let Some(r) = self.deferred.take() {
             conn.disconnect(now, r);
         }
-        if conn.poll_timeout().is_some_and(|t| t <= now) {
-            conn.handle_timeout(now);
-        }
+        // It acts only on what is due at `now` (asking `poll_timeout` first cost more code).
+        conn.handle_timeout(now);
         loop {
             if let Some(ev) = conn.poll_event() {
                 self.ready = Some(match ev {
@@ -554,7 +615,7 @@ impl<'b, S: Storage> Client<'b, S> {
             } => Event::Oversize {
                 topic: rx
                     .get(usize::from(start)..usize::from(start) + usize::from(len))
-                    .and_then(|t| core::str::from_utf8(t).ok())
+                    .and_then(tern_core::codec::utf8)
                     .unwrap_or_default(),
                 qos,
                 size,
@@ -563,23 +624,24 @@ impl<'b, S: Storage> Client<'b, S> {
                 *consume = size;
                 let v = (*version)?;
                 let frame = rx.get(..size.min(*rx_len))?;
-                let packet = match Packet::decode_from_server(v, frame) {
-                    Ok(p) => p,
+                // The packet goes to the engine straight from the decoder's `Result`
+                // (binding it first made a copy: 152 bytes through `__aeabi_memcpy4` in 5.0).
+                match Packet::decode_from_server(v, frame) {
+                    Ok(packet) => match conn.handle_packet(now, packet) {
+                        Ok(Some(Incoming::Publish { publish, .. })) => Event::Message(publish),
+                        Ok(Some(Incoming::Packet(Packet::SubAck(a)))) => Event::Subscribed {
+                            packet_id: a.packet_id,
+                            reason_codes: a.reason_codes,
+                        },
+                        Ok(Some(Incoming::Packet(Packet::UnsubAck(a)))) => Event::Unsubscribed {
+                            packet_id: a.packet_id,
+                        },
+                        _ => return None,
+                    },
                     Err(e) => {
                         *deferred = Some(e.reason_code());
                         return None;
                     }
-                };
-                match conn.handle_packet(now, packet) {
-                    Ok(Some(Incoming::Publish { publish, .. })) => Event::Message(publish),
-                    Ok(Some(Incoming::Packet(Packet::SubAck(a)))) => Event::Subscribed {
-                        packet_id: a.packet_id,
-                        reason_codes: a.reason_codes,
-                    },
-                    Ok(Some(Incoming::Packet(Packet::UnsubAck(a)))) => Event::Unsubscribed {
-                        packet_id: a.packet_id,
-                    },
-                    _ => return None,
                 }
             }
         };
@@ -601,6 +663,13 @@ pub(crate) fn shift_out(buf: &mut [u8], n: usize, len: usize) {
         }
         at += chunk;
     }
+}
+
+/// [`Error::InvalidTopic`] unless `topic` is a valid topic name.
+fn check_topic(topic: &str) -> Result<(), Error> {
+    tern_core::topic::TopicName::new(topic)
+        .map(|_| ())
+        .map_err(|_| Error::InvalidTopic)
 }
 
 /// A packet that does not parse: 5.0 answers DISCONNECT with its reason code; both close.

@@ -55,6 +55,10 @@
 //!
 //! Match incoming topics with [`matches()`] (`+` / `#` wildcards) to dispatch them.
 //!
+//! 5.0 enhanced authentication (AUTH, section 4.12) is not implemented: leave the CONNECT's
+//! Authentication Method unset (a broker then never sends AUTH, [MQTT-4.12.0-6]); an AUTH
+//! from the broker closes the connection with DISCONNECT 0x82 Protocol Error.
+//!
 //! # Message sizes
 //!
 //! - Outgoing: a message's PUBLISH must fit the tx buffer and the (empty) outbox, else
@@ -77,8 +81,9 @@
 //!   `publish` until it is sent (QoS 0) or acknowledged (QoS 1: PUBACK; QoS 2: PUBREC; the
 //!   PUBREL / PUBCOMP half needs no copy). A message takes 7 bytes plus its PUBLISH without
 //!   the fixed header and packet identifier: `2 + topic + payload` in 3.1.1, plus the
-//!   property block (at least 1 byte) in 5.0; queuing one needs 2 to 5 bytes of room
-//!   beyond that (for its fixed header while it is encoded). A full outbox is back-pressure
+//!   property block (at least 1 byte) in 5.0; queuing one with 5.0 properties
+//!   (`publish_with`) needs 2 to 5 bytes of room beyond that (for its fixed header while it
+//!   is encoded; `publish` writes the record directly). A full outbox is back-pressure
 //!   ([`Error::QueueFull`]). A message queued in 3.1.1 form is sent with an empty property
 //!   block on a 5.0 connection and vice versa (its properties left out).
 //! - **State**: `Fixed<INFLIGHT, 0, ALIASES, TOPIC, 0>`: `INFLIGHT` outgoing QoS 1/2 flows
@@ -209,7 +214,7 @@ impl Error {
     }
 }
 
-impl From<EncodeError> for Error {
+impl<E> From<EncodeError> for Error<E> {
     fn from(e: EncodeError) -> Self {
         Self::Encode(e)
     }

@@ -18,9 +18,9 @@
 //! fixed header, so the QoS can be lowered to the broker's Maximum QoS and DUP set on a
 //! re-send without touching the record.
 
-use tern_core::codec::{
-    EncodeError, FixedHeader, Packet, PacketId, ProtocolVersion, Publish, QoS, QosPid,
-};
+use tern_core::codec::{EncodeError, PacketId, QoS, QosPid};
+#[cfg(feature = "v5")]
+use tern_core::codec::{FixedHeader, Packet, ProtocolVersion, Publish};
 use tern_core::session::{self, Session, Storage};
 
 use crate::Error;
@@ -95,9 +95,7 @@ impl Record<'_> {
     /// The PUBLISH's size when written at `qos` on a connection of `v5`.
     fn size(&self, qos: QoS, v5: bool) -> usize {
         let (a, b, c) = self.parts(v5);
-        let pid = if qos == QoS::AtMostOnce { 0 } else { 2 };
-        let rl = a.len() + b.len() + c.len() + pid;
-        1 + vbi_len(rl) + rl
+        publish_size(a.len() + b.len() + c.len(), qos)
     }
 
     /// Writes the PUBLISH with `qos_pid` (and DUP) into `out`: `Ok(None)` if larger than
@@ -111,20 +109,22 @@ impl Record<'_> {
         max: usize,
     ) -> Result<Option<usize>, EncodeError> {
         let qos = qos_pid.qos();
-        let size = self.size(qos, v5);
+        let (a, b, c) = self.parts(v5);
+        let pid = qos_pid.packet_id().map(PacketId::get);
+        // The Remaining Length, from the parts (not from the total size: at 127 / 128 the
+        // length of its own encoding would be miscounted).
+        let mut rl = a.len() + b.len() + c.len() + if pid.is_some() { 2 } else { 0 };
+        let size = 1 + vbi_len(rl) + rl;
         if size > max {
             return Ok(None);
         }
         let dst = out
             .get_mut(..size)
             .ok_or(EncodeError::InsufficientSize { required: size })?;
-        let (a, b, c) = self.parts(v5);
-        let pid = qos_pid.packet_id().map(PacketId::get);
         // [MQTT-3.3.1-2]: DUP is 0 on a QoS 0 PUBLISH.
         let dup = dup && pid.is_some();
         let mut w = Writer { out: dst, at: 0 };
         w.put(&[0x30 | u8::from(dup) << 3 | (qos as u8) << 1 | (self.flags & RETAIN)]);
-        let mut rl = size - 1 - vbi_len(size - 1);
         loop {
             let byte = (rl % 128) as u8;
             rl /= 128;
@@ -158,14 +158,15 @@ impl Writer<'_> {
     }
 }
 
+/// The size of a PUBLISH whose body (without packet identifier) is `body` bytes, at `qos`.
+pub(crate) fn publish_size(body: usize, qos: QoS) -> usize {
+    let rl = body + if qos == QoS::AtMostOnce { 0 } else { 2 };
+    1 + vbi_len(rl) + rl
+}
+
 /// Bytes of the variable byte integer for a Remaining Length `rl` (2.2.3).
 fn vbi_len(rl: usize) -> usize {
-    match rl {
-        0..128 => 1,
-        128..16_384 => 2,
-        16_384..2_097_152 => 3,
-        _ => 4,
-    }
+    1 + usize::from(rl >= 128) + usize::from(rl >= 16_384) + usize::from(rl >= 2_097_152)
 }
 
 impl<'b> Outbox<'b> {
@@ -190,32 +191,81 @@ impl<'b> Outbox<'b> {
         })
     }
 
-    /// The offsets of every record, in order.
-    fn offsets(&self) -> impl Iterator<Item = usize> + '_ {
+    /// The first record, in order, for which `pred` holds, with its offset.
+    fn find(&self, mut pred: impl FnMut(&Record<'_>) -> bool) -> Option<(usize, Record<'_>)> {
         let mut at = 0;
-        core::iter::from_fn(move || {
+        while at < self.used {
             let r = self.record(at)?;
-            let here = at;
+            if pred(&r) {
+                return Some((at, r));
+            }
             at += RECORD_HEADER + r.body.len();
-            (here < self.used).then_some(here)
-        })
+        }
+        None
     }
 
     /// Messages not sent yet.
     pub(crate) fn queued_len(&self) -> usize {
-        self.offsets()
-            .filter(|&at| self.record(at).is_some_and(|r| !r.sent()))
-            .count()
+        let mut n = 0;
+        self.find(|r| {
+            n += usize::from(!r.sent());
+            false
+        });
+        n
     }
 
-    /// Appends `publish` (its QoS field is ignored: `qos` is kept), encoded for `version`;
-    /// returns the record's offset.
+    /// Appends a message without 5.0 properties, written directly (no PUBLISH encoder: the
+    /// body is the topic's length and bytes, on a 5.0 connection an empty property block,
+    /// then the payload). `topic` was validated. [`Error::QueueFull`] while earlier records
+    /// leave too little room; [`Error::TooLarge`] if it could never fit.
+    pub(crate) fn push_plain(
+        &mut self,
+        v5: bool,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<(), Error> {
+        let topic_end = 2 + topic.len();
+        let body_len = topic_end + usize::from(v5) + payload.len();
+        let (Ok(body16), Ok(end16)) = (u16::try_from(body_len), u16::try_from(topic_end)) else {
+            return Err(Error::TooLarge);
+        };
+        let n = RECORD_HEADER + body_len;
+        let Some(dst) = self.buf.get_mut(self.used..self.used + n) else {
+            return Err(if n > self.buf.len() || self.used == 0 {
+                Error::TooLarge
+            } else {
+                Error::QueueFull
+            });
+        };
+        let mut flags = u8::from(retain) | (qos as u8) << 1;
+        if v5 {
+            flags |= V5;
+        }
+        let [b0, b1] = body16.to_be_bytes();
+        let [t0, t1] = end16.to_be_bytes();
+        let [l0, l1] = (end16 - 2).to_be_bytes();
+        let mut w = Writer { out: dst, at: 0 };
+        w.put(&[b0, b1, t0, t1, flags, 0, 0, l0, l1]);
+        w.put(topic.as_bytes());
+        if v5 {
+            w.put(&[0]);
+        }
+        w.put(payload);
+        self.used += n;
+        Ok(())
+    }
+
+    /// Appends `publish` (its QoS field is ignored: `qos` is kept), encoded for `version`
+    /// (a message with 5.0 properties); returns the record's offset.
     /// The record takes 7 bytes plus the body, and encoding it needs room for its fixed
     /// header (2 to 5 bytes) beyond that: the whole PUBLISH is encoded after the record
     /// header, then the body moved over the fixed header. (Sizing the body first instead
     /// links a second counting pass of the encoder: about 1 KB of flash in 3.1.1, 2.8 KB
     /// in 5.0.) [`Error::QueueFull`] while earlier records leave too little room;
     /// [`Error::TooLarge`] if it could never fit.
+    #[cfg(feature = "v5")]
     pub(crate) fn push(
         &mut self,
         version: ProtocolVersion,
@@ -303,18 +353,16 @@ impl<'b> Outbox<'b> {
         }
     }
 
-    /// The first record not sent yet: its offset, QoS asked for and size at `qos` on a
-    /// connection of `v5` (call again with the QoS the connection allows).
-    pub(crate) fn next_queued(&self) -> Option<(usize, QoS)> {
-        self.offsets().find_map(|at| {
-            let r = self.record(at)?;
-            (!r.sent()).then(|| (at, r.qos()))
-        })
-    }
-
-    /// The size of the record at `at` written at `qos` for `v5`.
-    pub(crate) fn size(&self, at: usize, qos: QoS, v5: bool) -> usize {
-        self.record(at).map_or(usize::MAX, |r| r.size(qos, v5))
+    /// The first record not sent yet: its offset, the QoS it goes out with (`send_qos` of
+    /// the QoS asked for) and its size then on a connection of `v5`.
+    pub(crate) fn next_queued(
+        &self,
+        v5: bool,
+        send_qos: impl Fn(QoS) -> QoS,
+    ) -> Option<(usize, QoS, usize)> {
+        let (at, r) = self.find(|r| !r.sent())?;
+        let qos = send_qos(r.qos());
+        Some((at, qos, r.size(qos, v5)))
     }
 
     /// Writes the record at `at` as its first send with `qos_pid`, then drops it (QoS 0) or
@@ -365,12 +413,8 @@ impl session::Outbox for Resender<'_, '_> {
         let Some(pid) = qos_pid.packet_id().map(PacketId::get) else {
             return Ok(None);
         };
-        let o = &*self.outbox;
-        let found = o
-            .offsets()
-            .find_map(|at| o.record(at).filter(|r| r.sent() && r.pid == pid));
-        match found {
-            Some(r) => r.write(qos_pid, true, self.v5, out, max),
+        match self.outbox.find(|r| r.sent() && r.pid == pid) {
+            Some((_, r)) => r.write(qos_pid, true, self.v5, out, max),
             None => Ok(None),
         }
     }

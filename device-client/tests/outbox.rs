@@ -191,9 +191,9 @@ fn resumed_session_resends_unacknowledged_with_dup_in_order() {
         r.ack(4, 1);
         r.ack(4, 3);
         assert_eq!(r.client.inflight_len(), 0);
-        // A record takes 7 bytes + body (2 + topic, 1 property byte, payload) and
-        // encoding it needs room for its 2-byte fixed header: exactly one fits.
-        let mut r2 = Rig::new(7 + 2 + 1 + 1 + 1 + 2);
+        // A record takes 7 bytes + body (2 + topic, 1 property byte, payload), written in
+        // place by `publish`: exactly one fits.
+        let mut r2 = Rig::new(7 + 2 + 1 + 1 + 1);
         r2.client
             .publish("t", b"x", QoS::AtLeastOnce, false)
             .unwrap();
@@ -242,9 +242,8 @@ fn new_session_sends_unacknowledged_again_as_new_messages() {
 /// ([MQTT-4.4.0-1]); PUBCOMP completes the flow.
 #[test]
 fn qos2_pubrec_frees_the_copy_and_a_resume_resends_pubrel() {
-    // Room for exactly one record of topic "t", payload "x" (5.0: 1 property byte), and
-    // for encoding its 2-byte fixed header.
-    let mut r = Rig::new(7 + 2 + 1 + 1 + 1 + 2);
+    // Room for exactly one record of topic "t", payload "x" (5.0: 1 property byte).
+    let mut r = Rig::new(7 + 2 + 1 + 1 + 1);
     r.client
         .publish("t", b"x", QoS::ExactlyOnce, false)
         .unwrap();
@@ -371,5 +370,74 @@ fn queued_form_converts_between_versions() {
     match r.sent().as_slice() {
         [Out::Publish { user_props, .. }] => assert_eq!(*user_props, 2),
         other => panic!("{other:?}"),
+    }
+}
+
+/// 5.0: the client implements no enhanced authentication (it sends no Authentication
+/// Method, so a compliant broker never sends AUTH, [MQTT-4.12.0-6]): an AUTH closes the
+/// connection with DISCONNECT 0x82 Protocol Error.
+#[test]
+fn auth_from_the_broker_is_a_protocol_error() {
+    let mut r = Rig::new(64);
+    assert!(r.connect(ProtocolVersion::V5, false, ok_ack()).is_empty());
+    let events = r.feed(&[0xF0, 2, 0x18, 0]);
+    assert_eq!(
+        events,
+        vec![format!(
+            "{:?}",
+            Event::Disconnected(tern_client::session::CloseReason::Local {
+                reason: ReasonCode::ProtocolError
+            })
+        )]
+    );
+    let sent = r
+        .client
+        .next_transmit(Instant::ZERO)
+        .unwrap()
+        .unwrap()
+        .to_vec();
+    match Packet::decode(ProtocolVersion::V5, &sent) {
+        Ok(Packet::Disconnect(d)) => assert_eq!(d.reason, ReasonCode::ProtocolError),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Every PUBLISH written from the outbox carries the right Remaining Length, also where
+/// its Variable Byte Integer grows from one byte to two (Remaining Length 127 / 128), on
+/// the first send and on a re-send.
+#[test]
+fn remaining_length_at_the_one_to_two_byte_boundary() {
+    for v in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+        for len in 110..140 {
+            let payload = vec![7u8; len];
+            for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
+                let mut r = Rig::new(512);
+                r.client.publish("t", &payload, qos, false).unwrap();
+                let pid = (qos != QoS::AtMostOnce).then_some(1);
+                // `sent` decodes every packet (a wrong Remaining Length does not decode).
+                let sent = |dup| Out::Publish {
+                    topic: "t".into(),
+                    payload: payload.clone(),
+                    qos,
+                    pid,
+                    dup,
+                    user_props: 0,
+                };
+                assert_eq!(
+                    r.connect(v, false, ok_ack()),
+                    vec![sent(false)],
+                    "{v:?} {len}"
+                );
+                if pid.is_some() {
+                    // A re-send on a resumed session (DUP).
+                    r.lose_link();
+                    assert_eq!(
+                        r.connect(v, true, ok_ack()),
+                        vec![sent(true)],
+                        "{v:?} {len}"
+                    );
+                }
+            }
+        }
     }
 }

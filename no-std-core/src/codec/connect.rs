@@ -212,28 +212,7 @@ impl<'a> Connect<'a> {
     pub(crate) fn write(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
         let v = self.protocol;
         let v5 = v.is_v5();
-        if !v5 && self.password.is_some() && self.username.is_none() {
-            return Err(EncodeError::InvalidValue);
-        }
-        if !v5 && self.client_id.is_empty() && !self.clean_start {
-            return Err(EncodeError::InvalidValue);
-        }
-        let mut flags = 0u8;
-        if self.clean_start {
-            flags |= CLEAN;
-        }
-        if let Some(will) = &self.will {
-            flags |= WILL | ((will.qos as u8) << WILL_QOS_SHIFT);
-            if will.retain {
-                flags |= WILL_RETAIN;
-            }
-        }
-        if self.password.is_some() {
-            flags |= PASSWORD;
-        }
-        if self.username.is_some() {
-            flags |= USERNAME;
-        }
+        let flags = if v5 { self.flags() } else { self.flags_v3()? };
         w.string(v.protocol_name())?;
         w.u8(v.level())?;
         w.u8(flags)?;
@@ -258,5 +237,39 @@ impl<'a> Connect<'a> {
             w.binary(password)?;
         }
         Ok(())
+    }
+
+    /// The Connect Flags byte, after the 3.1 / 3.1.1 rules this struct can break: no
+    /// password without a user name [MQTT-3.1.2-22], no empty client identifier without
+    /// Clean Session [MQTT-3.1.3-8].
+    pub(crate) fn flags_v3(&self) -> Result<u8, EncodeError> {
+        if self.password.is_some() && self.username.is_none() {
+            return Err(EncodeError::InvalidValue);
+        }
+        if self.client_id.is_empty() && !self.clean_start {
+            return Err(EncodeError::InvalidValue);
+        }
+        Ok(self.flags())
+    }
+
+    /// The Connect Flags byte.
+    fn flags(&self) -> u8 {
+        let mut flags = 0u8;
+        if self.clean_start {
+            flags |= CLEAN;
+        }
+        if let Some(will) = &self.will {
+            flags |= WILL | ((will.qos as u8) << WILL_QOS_SHIFT);
+            if will.retain {
+                flags |= WILL_RETAIN;
+            }
+        }
+        if self.password.is_some() {
+            flags |= PASSWORD;
+        }
+        if self.username.is_some() {
+            flags |= USERNAME;
+        }
+        flags
     }
 }

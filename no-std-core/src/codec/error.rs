@@ -98,6 +98,10 @@ pub enum ProtocolViolation {
     /// ([`Packet::decode_from_server`](super::Packet::decode_from_server): CONNECT,
     /// SUBSCRIBE, UNSUBSCRIBE, PINGREQ).
     WrongDirection(u8),
+    /// 5.0: AUTH received through
+    /// [`Packet::decode_from_server`](super::Packet::decode_from_server), the entry point of
+    /// a client without enhanced authentication (section 4.12).
+    AuthNotSupported,
 }
 
 /// Why received bytes could not be decoded. Map to a reason code with
@@ -230,6 +234,7 @@ impl fmt::Display for ProtocolViolation {
                 write!(f, "packet type {t} not in this protocol version")
             }
             Self::WrongDirection(t) => write!(f, "packet type {t} is never sent by a server"),
+            Self::AuthNotSupported => f.write_str("AUTH without enhanced authentication"),
         }
     }
 }

@@ -63,6 +63,8 @@
 
 mod ack;
 mod connect;
+#[cfg(not(feature = "v5"))]
+mod direct;
 pub mod error;
 pub mod frame;
 mod list;
@@ -97,6 +99,7 @@ pub use publish::{Publish, PublishHeader};
 pub use reason::ReasonCode;
 pub use subscribe::{SubAck, Subscribe, Subscription, UnsubAck, Unsubscribe};
 
+pub use wire::utf8;
 pub(crate) use wire::vbi_len;
 use wire::{BlockLens, Reader, VBI_MAX, Vbi, Writer, parse_vbi};
 
@@ -558,8 +561,12 @@ impl<'a> Packet<'a> {
     /// [`Packet::decode`] for a client: decodes one complete frame received from a server.
     /// Packets only a client sends (CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ) are refused
     /// with [`ProtocolViolation::WrongDirection`] without being parsed, so firmware that
-    /// uses this entry point links no CONNECT / SUBSCRIBE / UNSUBSCRIBE decoder. Every
-    /// other packet decodes exactly as with [`Packet::decode`].
+    /// uses this entry point links no CONNECT / SUBSCRIBE / UNSUBSCRIBE decoder. A 5.0 AUTH
+    /// is refused unparsed too, with [`ProtocolViolation::AuthNotSupported`]: this entry
+    /// point is for a client without enhanced authentication (5.0 section 4.12; such a
+    /// client sends no Authentication Method, so a compliant server never sends AUTH,
+    /// [MQTT-4.12.0-6]), and firmware then links no AUTH decoder (about 350 bytes of
+    /// flash). Every other packet decodes exactly as with [`Packet::decode`].
     pub fn decode_from_server(
         version: ProtocolVersion,
         frame: &'a [u8],
@@ -646,27 +653,50 @@ impl<'a> Packet<'a> {
 impl Connect<'_> {
     /// [`Packet::encode`] of this CONNECT (it carries its own protocol version).
     pub fn encode(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
-        encode_typed(PacketType::Connect, 0, out, usize::MAX, &|w| self.write(w))
+        #[cfg(not(feature = "v5"))]
+        {
+            direct::connect(self, out)
+        }
+        #[cfg(feature = "v5")]
+        {
+            encode_typed(PacketType::Connect, 0, out, usize::MAX, &|w| self.write(w))
+        }
     }
 }
 
 impl Subscribe<'_> {
     /// [`Packet::encode`] of this SUBSCRIBE for a peer speaking `version`.
     pub fn encode(&self, version: ProtocolVersion, out: &mut [u8]) -> Result<usize, EncodeError> {
-        let flags = PacketType::Subscribe.required_flags().unwrap_or(0);
-        encode_typed(PacketType::Subscribe, flags, out, usize::MAX, &|w| {
-            self.write(version, w)
-        })
+        #[cfg(not(feature = "v5"))]
+        {
+            let _ = version;
+            direct::subscribe(self, out)
+        }
+        #[cfg(feature = "v5")]
+        {
+            let flags = PacketType::Subscribe.required_flags().unwrap_or(0);
+            encode_typed(PacketType::Subscribe, flags, out, usize::MAX, &|w| {
+                self.write(version, w)
+            })
+        }
     }
 }
 
 impl Unsubscribe<'_> {
     /// [`Packet::encode`] of this UNSUBSCRIBE for a peer speaking `version`.
     pub fn encode(&self, version: ProtocolVersion, out: &mut [u8]) -> Result<usize, EncodeError> {
-        let flags = PacketType::Unsubscribe.required_flags().unwrap_or(0);
-        encode_typed(PacketType::Unsubscribe, flags, out, usize::MAX, &|w| {
-            self.write(version, w)
-        })
+        #[cfg(not(feature = "v5"))]
+        {
+            let _ = version;
+            direct::unsubscribe(self, out)
+        }
+        #[cfg(feature = "v5")]
+        {
+            let flags = PacketType::Unsubscribe.required_flags().unwrap_or(0);
+            encode_typed(PacketType::Unsubscribe, flags, out, usize::MAX, &|w| {
+                self.write(version, w)
+            })
+        }
     }
 }
 
@@ -886,6 +916,9 @@ fn decode_body_as<'a, const TO_CLIENT: bool>(
         }
         PacketType::Subscribe | PacketType::Unsubscribe | PacketType::PingReq if TO_CLIENT => {
             return wrong_direction;
+        }
+        PacketType::Auth if TO_CLIENT && v5 => {
+            return Err(ProtocolViolation::AuthNotSupported.into());
         }
         PacketType::Subscribe => Packet::Subscribe(Subscribe::decode(v5, &mut r)?),
         PacketType::SubAck => Packet::SubAck(SubAck::decode(v5, &mut r)?),

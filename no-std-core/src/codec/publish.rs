@@ -94,7 +94,7 @@ impl<'a> Publish<'a> {
         let qos = QoS::from_bits((flags >> 1) & 0b11)?;
         // Topic Name: UTF-8 Encoded String [MQTT-3.3.2-1]. UTF-8 is checked here; U+0000 and
         // wildcards in one pass by `TopicName::new`.
-        let topic = core::str::from_utf8(r.binary()?).map_err(|_| Malformed::InvalidUtf8)?;
+        let topic = super::wire::utf8(r.binary()?).ok_or(Malformed::InvalidUtf8)?;
         // In 5.0 an empty topic is allowed with a Topic Alias, checked after the properties.
         if !(v5 && topic.is_empty()) {
             TopicName::new(topic).map_err(|e| match e {

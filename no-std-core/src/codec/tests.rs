@@ -495,3 +495,36 @@ fn encode_bare_matches_the_general_encoder() {
         }
     }
 }
+
+/// `utf8` (the decoder's check; `Utf8Chunks` without `alloc`) agrees with
+/// `core::str::from_utf8`: every 1- and 2-byte input, 3-byte inputs around the surrogate and
+/// overlong boundaries, and random inputs.
+#[test]
+fn utf8_agrees_with_from_utf8() {
+    let check = |b: &[u8]| assert_eq!(utf8(b), core::str::from_utf8(b).ok(), "{b:02x?}");
+    check(b"");
+    for a in 0..=255u8 {
+        check(&[a]);
+        for b in 0..=255u8 {
+            check(&[a, b]);
+            check(&[b'x', a, b]);
+        }
+    }
+    for a in [0xE0u8, 0xED, 0xEF, 0xF0, 0xF4, 0xF5] {
+        for b in 0x70..=0xC0u8 {
+            for c in [0x7F, 0x80, 0xBF, 0xC0] {
+                check(&[a, b, c]);
+                check(&[a, b, c, 0x80]);
+                check(&[a, b, c, 0x80, b'y']);
+            }
+        }
+    }
+    proptest::proptest!(|(v in proptest::collection::vec(proptest::num::u8::ANY, 0..12))| {
+        check(&v);
+    });
+    proptest::proptest!(|(s in "\\PC{0,12}", cut in 0usize..40)| {
+        let b = s.as_bytes();
+        check(b);
+        check(&b[..cut.min(b.len())]);
+    });
+}

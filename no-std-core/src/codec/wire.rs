@@ -13,15 +13,8 @@ pub(crate) const VBI_MAX: u32 = 268_435_455;
 
 /// Number of bytes `value` takes as a minimal Variable Byte Integer.
 pub(crate) const fn vbi_len(value: u32) -> usize {
-    if value < 0x80 {
-        1
-    } else if value < 0x4000 {
-        2
-    } else if value < 0x20_0000 {
-        3
-    } else {
-        4
-    }
+    // Branch-free: smaller in firmware than an if-chain.
+    1 + (value >= 0x80) as usize + (value >= 0x4000) as usize + (value >= 0x20_0000) as usize
 }
 
 /// Result of parsing a Variable Byte Integer from the front of a buffer.
@@ -145,9 +138,42 @@ pub(crate) fn has_nul(s: &str) -> bool {
     s.bytes().any(|b| b == 0)
 }
 
+/// `bytes` as a `&str` when it is well-formed UTF-8: the check the decoder applies to
+/// strings, for an application that wants the same one (firmware then links one UTF-8
+/// validator).
+///
+/// Without `alloc` (firmware) this goes through [`<[u8]>::utf8_chunks`], whose byte loop is
+/// about 80 bytes of flash smaller than [`core::str::from_utf8`] and its word-at-a-time
+/// ASCII path; with `alloc` (the broker, where topics are decoded on the hot path) it is
+/// `from_utf8`. Both accept exactly the well-formed UTF-8 strings.
+///
+/// ```
+/// use tern_core::codec::utf8;
+///
+/// assert_eq!(utf8("a/ü".as_bytes()), Some("a/ü"));
+/// assert_eq!(utf8(b""), Some(""));
+/// assert_eq!(utf8(b"a\xC3"), None); // truncated sequence
+/// assert_eq!(utf8(b"\xED\xA0\x80"), None); // a surrogate
+/// ```
+pub fn utf8(bytes: &[u8]) -> Option<&str> {
+    #[cfg(feature = "alloc")]
+    {
+        core::str::from_utf8(bytes).ok()
+    }
+    #[cfg(not(feature = "alloc"))]
+    {
+        // The first chunk is all of `bytes` exactly when nothing is invalid.
+        match bytes.utf8_chunks().next() {
+            None => Some(""),
+            Some(c) if c.valid().len() == bytes.len() => Some(c.valid()),
+            Some(_) => None,
+        }
+    }
+}
+
 /// Validates an MQTT UTF-8 Encoded String.
 pub(crate) fn check_utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
-    let s = core::str::from_utf8(bytes).map_err(|_| Malformed::InvalidUtf8)?;
+    let s = utf8(bytes).ok_or(Malformed::InvalidUtf8)?;
     if has_nul(s) {
         return Err(Malformed::NullCharacter.into());
     }
@@ -173,15 +199,20 @@ pub(crate) struct Writer<'b> {
 }
 
 /// Property-block lengths recorded by a counting pass, in the order the blocks are written.
-/// A packet has at most two blocks (CONNECT: connect and will properties).
+/// A packet has at most two blocks (CONNECT: connect and will properties). Empty without
+/// feature `v5` (no property blocks): firmware then neither stores nor zeroes it; with it
+/// the counters are bytes, so a counting [`Writer`] is zeroed with a few stores (with
+/// `usize` counters it linked `__aeabi_memclr8`, 174 bytes of flash).
 #[derive(Debug, Clone, Copy, Default)]
-#[cfg_attr(not(feature = "v5"), allow(dead_code))]
 pub(crate) struct BlockLens {
+    #[cfg(feature = "v5")]
     lens: [u32; 2],
     /// How many entries of `lens` hold recorded lengths.
-    recorded: usize,
+    #[cfg(feature = "v5")]
+    recorded: u8,
     /// Blocks seen so far in this pass.
-    next: usize,
+    #[cfg(feature = "v5")]
+    next: u8,
 }
 
 impl<'b> Writer<'b> {
@@ -204,10 +235,13 @@ impl<'b> Writer<'b> {
         Self {
             buf: Some(buf),
             pos: 0,
+            #[cfg(feature = "v5")]
             blocks: BlockLens {
                 next: 0,
                 ..recorded
             },
+            #[cfg(not(feature = "v5"))]
+            blocks: recorded,
         }
     }
 
@@ -220,7 +254,7 @@ impl<'b> Writer<'b> {
     ///
     /// The counting pass runs `f` once and records the length; the writing pass takes the
     /// recorded length (or, for a writer without recorded lengths, measures `f` first).
-    #[cfg_attr(not(feature = "v5"), allow(dead_code))]
+    #[cfg(feature = "v5")]
     pub(crate) fn block(
         &mut self,
         f: impl Fn(&mut Writer<'_>) -> Result<(), EncodeError>,
@@ -236,7 +270,7 @@ impl<'b> Writer<'b> {
         self.block_with(f)
     }
 
-    #[cfg_attr(not(feature = "v5"), allow(dead_code))]
+    #[cfg(feature = "v5")]
     fn block_with<F: Fn(&mut Writer<'_>) -> Result<(), EncodeError> + ?Sized>(
         &mut self,
         f: &F,
@@ -253,7 +287,7 @@ impl<'b> Writer<'b> {
             let start = self.pos;
             f(self)?;
             let len = to_u32(self.pos - start)?;
-            if let Some(l) = self.blocks.lens.get_mut(slot) {
+            if let Some(l) = self.blocks.lens.get_mut(usize::from(slot)) {
                 *l = len;
                 self.blocks.recorded = slot + 1;
             }
@@ -263,7 +297,7 @@ impl<'b> Writer<'b> {
                 .ok_or(EncodeError::PacketTooLarge { size: usize::MAX })?;
             return Ok(());
         }
-        let len = match self.blocks.lens.get(slot) {
+        let len = match self.blocks.lens.get(usize::from(slot)) {
             Some(&len) if slot < self.blocks.recorded => len,
             _ => to_u32(measure(f)?)?,
         };
@@ -347,6 +381,7 @@ impl<'b> Writer<'b> {
 }
 
 /// Runs `f` against a counting writer and returns the number of bytes it would write.
+#[cfg(feature = "v5")]
 pub(crate) fn measure(
     f: impl FnOnce(&mut Writer<'_>) -> Result<(), EncodeError>,
 ) -> Result<usize, EncodeError> {

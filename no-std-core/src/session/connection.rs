@@ -751,7 +751,8 @@ impl<R: Role, S: Storage> Connection<R, S> {
 
     /// Handles the deadline from [`poll_timeout`](Self::poll_timeout): keep-alive (server:
     /// close after 1.5 x Keep Alive of silence; client: PINGREQ, or close when the PINGRESP
-    /// is late) and the expiry of queued messages.
+    /// is late) and the expiry of queued messages. Only what is due at `now` happens, so a
+    /// call before the deadline (or without one) changes nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         if matches!(self.state, State::Closed(_)) {
             return;

@@ -117,6 +117,9 @@ impl<R: Role, S: Storage> Default for Session<R, S> {
 
 impl<R: Role, S: Storage> Session<R, S> {
     /// An empty session whose pending queue follows `policy`. Allocates nothing.
+    // Always inlined: built in place inside the client's `Connection`, firmware zeroes its
+    // counters with fewer copies through temporaries (68 bytes of flash in 3.1.1).
+    #[inline(always)]
     pub fn new(policy: QueuePolicy) -> Self {
         Self {
             outbound: S::Outbound::default(),

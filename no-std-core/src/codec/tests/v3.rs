@@ -521,3 +521,93 @@ fn interop_with_mqttbytes_v4() {
     assert!(theirs.retain);
     assert_eq!(&theirs.payload[..], b"payload");
 }
+
+/// `Connect::encode`, `Subscribe::encode` and `Unsubscribe::encode` (one-pass encoders in
+/// builds without `v5`) give the bytes and errors of `Packet::encode`, also into short
+/// buffers.
+#[test]
+fn typed_encoders_match_packet_encode_v311() {
+    fn same(typed: impl Fn(&mut [u8]) -> Result<usize, EncodeError>, p: Packet<'_>) {
+        let mut a = [0u8; 96];
+        let mut b = [0u8; 96];
+        let expected = p.encode(V, &mut b);
+        assert_eq!(typed(&mut a), expected, "{p:?}");
+        if let Ok(n) = expected {
+            assert_eq!(a[..n], b[..n], "{p:?}");
+            for short in 0..n {
+                assert_eq!(
+                    typed(&mut a[..short]),
+                    Err(EncodeError::InsufficientSize { required: n })
+                );
+            }
+        }
+    }
+    let mut connects = vec![full_connect(), Connect::new(V, "x"), Connect::new(V, "")];
+    let mut c = full_connect();
+    c.protocol = ProtocolVersion::V3_1;
+    c.will = None;
+    connects.push(c);
+    let mut c = Connect::new(V, "");
+    c.clean_start = false; // empty client id without clean session
+    connects.push(c);
+    let mut c = Connect::new(V, "x");
+    c.password = Some(b"pw"); // password without user name
+    connects.push(c);
+    let mut c = Connect::new(V, "x");
+    c.username = Some("a\0b");
+    connects.push(c);
+    let long = "a".repeat(70_000);
+    let mut c = Connect::new(V, "x");
+    c.username = Some(&long);
+    connects.push(c);
+    for c in connects {
+        same(|out| c.encode(out), Packet::Connect(c));
+    }
+
+    let subs = [
+        Subscription {
+            filter: "a/+",
+            options: SubscriptionOptions::new(QoS::AtLeastOnce),
+        },
+        Subscription {
+            filter: "#",
+            options: SubscriptionOptions::new(QoS::ExactlyOnce),
+        },
+    ];
+    let bad = [Subscription {
+        filter: "a/#/b",
+        options: SubscriptionOptions::new(QoS::AtMostOnce),
+    }];
+    for list in [&subs[..], &subs[1..], &bad[..], &[]] {
+        let s = Subscribe::new(pid(7), list.into());
+        same(|out| s.encode(V, out), Packet::Subscribe(s));
+    }
+    for list in [&["a/+", "#"][..], &["x"], &["a\0"], &["a/#/b"], &[]] {
+        let u = Unsubscribe::new(pid(9), list.into());
+        same(|out| u.encode(V, out), Packet::Unsubscribe(u));
+    }
+    // Decoded lists (`Encoded`), re-encoded; and hand-built ones the decoder never saw.
+    let mut buf = [0u8; 96];
+    let n = Packet::Subscribe(Subscribe::new(pid(3), (&subs).into()))
+        .encode(V, &mut buf)
+        .unwrap();
+    let Ok(Packet::Subscribe(s)) = Packet::decode(V, &buf[..n]) else {
+        panic!("SUBSCRIBE")
+    };
+    assert!(matches!(s.filters, Subscriptions::Encoded(_)));
+    same(|out| s.encode(V, out), Packet::Subscribe(s));
+    let n = Packet::Unsubscribe(Unsubscribe::new(pid(4), (&["a/+", "#"]).into()))
+        .encode(V, &mut buf)
+        .unwrap();
+    let Ok(Packet::Unsubscribe(u)) = Packet::decode(V, &buf[..n]) else {
+        panic!("UNSUBSCRIBE")
+    };
+    assert!(matches!(u.filters, Filters::Encoded(_)));
+    same(|out| u.encode(V, out), Packet::Unsubscribe(u));
+    for bytes in [&[0, 1, b'a', 1][..], &[0, 1, b'a', 1, 0, 5], &[], &[0xFF]] {
+        let s = Subscribe::new(pid(5), Subscriptions::Encoded(bytes));
+        same(|out| s.encode(V, out), Packet::Subscribe(s));
+        let u = Unsubscribe::new(pid(6), Filters::Encoded(bytes));
+        same(|out| u.encode(V, out), Packet::Unsubscribe(u));
+    }
+}

@@ -758,3 +758,34 @@ fn user_properties_encoded_equals_slice_and_keeps_order_v5_section_3_3_2_3_7() {
     assert_eq!(p.properties.user_properties, UserProperties::Slice(&USERS));
     assert_eq!(p.properties.message_expiry_interval, Some(9));
 }
+
+/// `decode_from_server` (a client without enhanced authentication) refuses AUTH unparsed
+/// and packets only a client sends; the rest decodes as with `decode`.
+#[test]
+fn decode_from_server_refuses_auth_and_client_packets_v5_mqtt_4_12_0_6() {
+    for frame in [&[0xF0, 0][..], &[0xF0, 2, 0x18, 0], &[0xF0, 1, 0xFF]] {
+        assert_eq!(
+            Packet::decode_from_server(V, frame),
+            Err(DecodeError::Protocol(ProtocolViolation::AuthNotSupported)),
+            "{frame:x?}"
+        );
+    }
+    assert_eq!(
+        Packet::decode_from_server(V, &[0xC0, 0]),
+        Err(DecodeError::Protocol(ProtocolViolation::WrongDirection(12)))
+    );
+    for frame in [&[0xD0, 0][..], &[0x40, 3, 0, 1, 0x10], &[0x20, 3, 0, 0, 0]] {
+        assert_eq!(
+            Packet::decode_from_server(V, frame),
+            dec(V, frame),
+            "{frame:x?}"
+        );
+    }
+    #[cfg(feature = "v3")]
+    assert_eq!(
+        Packet::decode_from_server(ProtocolVersion::V3_1_1, &[0xF0, 0]),
+        Err(DecodeError::Protocol(
+            ProtocolViolation::PacketNotInVersion(15)
+        ))
+    );
+}
