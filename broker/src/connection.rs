@@ -35,8 +35,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tern_core::codec::{
-    ConnAck, Connect, DecodeError, Decoded, EncodeError, FrameReader, Packet, ProtocolVersion, QoS,
-    ReasonCode, ReasonCodes, SubAck, Subscribe, UnsubAck, Unsubscribe, peek_connect_version,
+    ConnAck, Connect, DecodeError, Decoded, DecodedWith, EncodeError, FrameReader, Packet,
+    ProtocolVersion, QoS, ReasonCode, ReasonCodes, SubAck, Subscribe, UnsubAck, Unsubscribe,
+    peek_connect_version,
 };
 use tern_core::session::{
     CloseReason, Config as EngineConfig, Event, Incoming, Instant, Qos0Overflow, QueuePolicy,
@@ -789,16 +790,23 @@ impl<T: Transport> Connection<T> {
         let mut received = 0u64;
         let end = loop {
             let rest = data.get(pos..).unwrap_or_default();
-            match self.reader.decode(rest) {
-                Ok(Decoded::Incomplete { needed }) => {
+            // The packet is handled where the decoder built it (no copy of the `Packet`);
+            // the reader is a copy for the call, so that the closure may borrow `self`.
+            let mut reader = self.reader;
+            let step = reader.decode_with(rest, |packet, consumed| {
+                let frame = rest.get(..consumed).unwrap_or_default();
+                (consumed, self.on_packet(a, packet, frame, t))
+            });
+            self.reader = reader;
+            match step {
+                Ok(DecodedWith::Incomplete { needed }) => {
                     self.needed = needed;
                     break None;
                 }
-                Ok(Decoded::Packet { packet, consumed }) => {
-                    let frame = rest.get(..consumed).unwrap_or_default();
+                Ok(DecodedWith::Packet((consumed, end))) => {
                     pos += consumed;
                     received += 1;
-                    if let Some(end) = self.on_packet(a, &packet, frame, t) {
+                    if let Some(end) = end {
                         break Some(end);
                     }
                 }

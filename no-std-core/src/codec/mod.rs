@@ -85,7 +85,7 @@ pub use ack::Auth;
 pub use ack::{ConnAck, Disconnect, PubAck, PubComp, PubRec, PubRel, PubResponse};
 pub use connect::{Connect, Will, peek_connect_version};
 pub use error::{DecodeError, EncodeError, Malformed, ProtocolViolation};
-pub use frame::{Decoded, FrameReader};
+pub use frame::{Decoded, DecodedWith, FrameReader};
 pub use list::{
     Filters, FiltersIter, ReasonCodes, ReasonCodesIter, Subscriptions, SubscriptionsIter,
 };
@@ -881,6 +881,18 @@ fn decode_body_as<'a, const TO_CLIENT: bool>(
     header_len: usize,
     body: &'a [u8],
 ) -> Result<Packet<'a>, DecodeError> {
+    decode_body_then::<TO_CLIENT, _>(version, header, header_len, body, |p| *p)
+}
+
+/// [`decode_body_as`] handing the packet to `f` where it was built: a caller that needs it
+/// only by reference saves copying the whole `Packet` (its largest variant's size) out.
+pub(crate) fn decode_body_then<'a, const TO_CLIENT: bool, R>(
+    version: Option<ProtocolVersion>,
+    header: &FixedHeader,
+    header_len: usize,
+    body: &'a [u8],
+    f: impl FnOnce(&Packet<'a>) -> R,
+) -> Result<R, DecodeError> {
     let wrong_direction = Err(ProtocolViolation::WrongDirection(header.packet_type as u8).into());
     let minimal = header_len.saturating_sub(1) == vbi_len(header.remaining_length);
     let version = match (version, header.packet_type) {
@@ -890,7 +902,7 @@ fn decode_body_as<'a, const TO_CLIENT: bool>(
             if connect.protocol.is_v5() && !minimal {
                 return Err(Malformed::NonMinimalVarInt.into());
             }
-            return Ok(Packet::Connect(connect));
+            return Ok(f(&Packet::Connect(connect)));
         }
         (Some(v), _) => v,
         (None, t) => {
@@ -939,7 +951,7 @@ fn decode_body_as<'a, const TO_CLIENT: bool>(
         }
     };
     r.finish()?;
-    Ok(packet)
+    Ok(f(&packet))
 }
 
 /// Reads a non-zero Packet Identifier.

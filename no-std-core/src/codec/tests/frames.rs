@@ -15,7 +15,22 @@ fn drain_in_pieces(
     let mut got = 0;
     for &end in cuts.iter().chain(core::iter::once(&stream.len())) {
         loop {
-            match reader.decode(&stream[start..end]) {
+            // `decode_with` agrees with `decode` at every step, version discovery included.
+            let mut with = *reader;
+            let by_ref = with.decode_with(&stream[start..end], |p, n| (*p, n));
+            let by_value = reader.decode(&stream[start..end]);
+            match (&by_value, by_ref) {
+                (Ok(Decoded::Incomplete { needed }), Ok(DecodedWith::Incomplete { needed: n })) => {
+                    assert_eq!(*needed, n)
+                }
+                (Ok(Decoded::Packet { packet, consumed }), Ok(DecodedWith::Packet((p, n)))) => {
+                    assert_eq!((packet, *consumed), (&p, n))
+                }
+                (Err(a), Err(b)) => assert_eq!(a, &b),
+                (a, b) => panic!("decode {a:?}, decode_with {b:?}"),
+            }
+            assert_eq!(with, *reader);
+            match by_value {
                 Ok(Decoded::Incomplete { needed }) => {
                     assert!(needed > end - start, "needed {needed} with {}", end - start);
                     break;
@@ -114,7 +129,26 @@ fn oversize_rejected_right_after_remaining_length() {
             r.decode(&[0x30, 0xFF, 0x7F]).unwrap_err().reason_code(),
             ReasonCode::PacketTooLarge
         );
+        // The same through `decode_with`, which never calls its closure then.
+        let never = |_: &Packet<'_>, _: usize| -> () { panic!("no packet") };
+        assert_eq!(
+            r.decode_with(&[0x30, 0xFF], never),
+            Ok(DecodedWith::Incomplete { needed: 3 })
+        );
+        assert_eq!(
+            r.decode_with(&[0x30, 0xFF, 0x7F], never),
+            Err(DecodeError::PacketTooLarge {
+                size: 16_386,
+                max: 100
+            })
+        );
     }
+    // [MQTT-3.1.0-1]: a first packet that is not CONNECT, from its first byte.
+    let mut r = FrameReader::new(100);
+    assert!(matches!(
+        r.decode_with(&[0x30], |_, _| ()),
+        Err(DecodeError::FirstPacketNotConnect { packet_type: 3 })
+    ));
 }
 
 #[test]
