@@ -256,7 +256,12 @@ impl<R: Role, S: Storage> Session<R, S> {
     /// token of a message the session has forgotten is ignored.
     pub fn accept(&mut self, token: AckToken, reason: ReasonCode) {
         let code = reason.code();
-        let Some(i) = self.inbound_position(token.pid) else {
+        // From the back: the decision is usually for the message just received, behind a
+        // window of older ones.
+        let Some(i) = (0..self.inbound.len())
+            .rev()
+            .find(|&i| self.inbound.get(i).is_some_and(|e| e.pid == token.pid))
+        else {
             return;
         };
         self.inbound_changed(i);
