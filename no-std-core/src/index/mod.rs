@@ -496,9 +496,15 @@ fn shrink_vec<T>(v: &mut Vec<T>) {
 
 /// Splits off the first level of a (non-empty) topic: `("a", Some("b/c"))` for `a/b/c`,
 /// `("c", None)` for `c`.
+///
+/// A byte loop rather than `split_once`: levels are short, and the `memchr` behind
+/// `split_once` costs more in its setup than it saves (measured with callgrind on a broker).
+#[inline]
 fn split_level(topic: &str) -> (&str, Option<&str>) {
-    match topic.split_once('/') {
-        Some((level, rest)) => (level, Some(rest)),
+    // A `/` is one byte and never inside a multi-byte character: both halves are on
+    // character boundaries.
+    match topic.bytes().position(|b| b == b'/') {
+        Some(i) => (topic.get(..i).unwrap_or(topic), topic.get(i + 1..)),
         None => (topic, None),
     }
 }
