@@ -173,6 +173,21 @@ fn broker_wide_queued_bytes_cap() {
     assert_eq!(m.payload, [7; 500]);
 }
 
+/// A 3.1.1 publisher (client id `prefix-N`) connected to another shard than the session of
+/// `sub`, and that shard. The kernel spreads connections over the shards by their ports, so
+/// this reconnects until one lands elsewhere.
+fn publisher_on_another_shard(broker: &Broker, sub: &str, prefix: &str) -> (RawClient, usize) {
+    let h = broker.tern().expect("tern");
+    let home = h.client_shard(sub).expect("a session");
+    (0..64)
+        .find_map(|n| {
+            let id = format!("{prefix}-{n}");
+            let c = RawClient::connect(broker, V311, &id);
+            h.client_shard(&id).filter(|&s| s != home).map(|s| (c, s))
+        })
+        .expect("a publisher on the other shard within 64 connections")
+}
+
 /// Co-location: a subscriber fed at a light rate by a publisher on the other shard moves
 /// to the publisher's shard while messages flow. QoS 1 order per publisher holds across the
 /// move [MQTT-4.6.0-2]: nothing is lost, duplicated or reordered, though messages are in
@@ -187,16 +202,7 @@ fn light_flow_subscriber_moves_to_the_publishers_shard_in_order() {
     connect.keep_alive = 60;
     let (mut sub, _) = RawClient::connect_with(&broker, &connect);
     assert_eq!(sub.subscribe("colo/t", QoS::AtLeastOnce), [1]);
-    let home = h.client_shard("colo-sub").expect("a session");
-    // A publisher on the other shard (the kernel spreads connections by their ports).
-    let (mut pubc, pub_id) = (0..64)
-        .find_map(|n| {
-            let id = format!("colo-pub-{n}");
-            let c = RawClient::connect(&broker, V311, &id);
-            (h.client_shard(&id) != Some(home)).then_some((c, id))
-        })
-        .expect("a publisher on the other shard within 64 connections");
-    let there = h.client_shard(&pub_id).expect("publisher's shard");
+    let (mut pubc, there) = publisher_on_another_shard(&broker, "colo-sub", "colo-pub");
     // Bursts of 5 unacknowledged QoS 1 messages, about 250 per second: light.
     let mut next = 0u32;
     let mut moved_at = None;
@@ -263,15 +269,7 @@ fn heavy_flow_moves_mid_stream_without_loss_or_reordering() {
     let h = broker.tern().expect("tern");
     let mut sub = RawClient::connect(&broker, V311, "colo-heavy-sub");
     assert_eq!(sub.subscribe("colo/heavy", QoS::AtLeastOnce), [1]);
-    let home = h.client_shard("colo-heavy-sub").expect("a session");
-    let (mut pubc, pub_id) = (0..64)
-        .find_map(|n| {
-            let id = format!("colo-heavy-pub-{n}");
-            let c = RawClient::connect(&broker, V311, &id);
-            (h.client_shard(&id) != Some(home)).then_some((c, id))
-        })
-        .expect("a publisher on the other shard within 64 connections");
-    let there = h.client_shard(&pub_id).expect("publisher's shard");
+    let (mut pubc, there) = publisher_on_another_shard(&broker, "colo-heavy-sub", "colo-heavy-pub");
     // The publisher stays at most 500 messages ahead of the subscriber.
     let received = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let seen = std::sync::Arc::clone(&received);
