@@ -525,7 +525,7 @@ impl<R: Role, S: Storage> Connection<R, S> {
         if qos == QoS::ExactlyOnce {
             return Err(ProtocolError::QosNotSupported);
         }
-        if let Some(i) = self.session.inbound_position(pid) {
+        if let Some(i) = self.session.inbound_position_new(pid) {
             self.session.inbound_changed(i);
             let Some(e) = self.session.inbound.get_mut(i) else {
                 return Ok(Dispatched::None);

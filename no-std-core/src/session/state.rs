@@ -55,14 +55,27 @@ pub struct Session<R: Role, S: Storage> {
     #[cfg(feature = "alloc")]
     #[cfg_attr(feature = "serde", serde(skip))]
     pid_bits: Option<PidBits>,
-    /// With `alloc`: no incoming entry before this index is undecided or has an
-    /// acknowledgement to send (a hint, so that looking for the next PUBACK / PUBREC /
-    /// PUBCOMP does not walk past every QoS 2 message awaiting its PUBREL: a broker's
-    /// publisher has a window of them). Firmware windows are a few entries: it scans.
+    /// With `alloc`, two hints about the incoming table in one `u16` (a session's size is
+    /// a broker's memory per idle connection):
+    /// - the low 15 bits: no incoming entry before this index is undecided or has an
+    ///   acknowledgement to send, so that looking for the next PUBACK / PUBREC / PUBCOMP
+    ///   does not walk past every QoS 2 message awaiting its PUBREL (a broker's publisher
+    ///   has a window of them). Capped at 32,767, which only makes a scan start earlier.
+    /// - [`INBOUND_ORDERED`]: the incoming identifiers are known to be in the order a peer
+    ///   that numbers upwards allocates them (each further from the first entry, on the
+    ///   identifier cycle, than the one before), so a new PUBLISH whose identifier lies
+    ///   past the last one needs no scan for a duplicate. Removals keep the order; a clear
+    ///   bit only means "unknown".
+    ///
+    /// Firmware windows are a few entries: it scans.
     #[cfg(feature = "alloc")]
     #[cfg_attr(feature = "serde", serde(skip))]
-    ack_from: u16,
+    inbound_hints: u16,
 }
+
+/// See `Session::inbound_hints`.
+#[cfg(feature = "alloc")]
+const INBOUND_ORDERED: u16 = 0x8000;
 
 /// Identifiers from this many in-flight entries up are looked up in a bit set.
 #[cfg(feature = "alloc")]
@@ -134,7 +147,7 @@ impl<R: Role, S: Storage> Session<R, S> {
             #[cfg(feature = "alloc")]
             pid_bits: None,
             #[cfg(feature = "alloc")]
-            ack_from: 0,
+            inbound_hints: 0,
         }
     }
 
@@ -441,6 +454,56 @@ impl<R: Role, S: Storage> Session<R, S> {
         self.inbound.position(|e| e.pid == pid)
     }
 
+    /// [`inbound_position`](Self::inbound_position) for the identifier of a PUBLISH just
+    /// received, which is usually new: with `alloc`, an identifier past the last entry of a
+    /// table in allocation order is answered without a scan, and a scan finds out again
+    /// whether the table (with the new identifier behind it) is in order. Without `alloc`
+    /// (firmware: a few entries) it is the plain scan.
+    #[inline]
+    pub(crate) fn inbound_position_new(&mut self, pid: PacketId) -> Option<usize> {
+        #[cfg(feature = "alloc")]
+        {
+            let len = self.inbound.len();
+            let Some(first) = self.inbound.get(0).map(|e| e.pid.get()) else {
+                self.set_inbound_ordered(true);
+                return None;
+            };
+            // Distance on the identifier cycle 1..=65535 (0 is never used).
+            let dist = |p: u16| {
+                if p >= first {
+                    p - first
+                } else {
+                    u16::MAX - first + p
+                }
+            };
+            let target = dist(pid.get());
+            if self.inbound_hints & INBOUND_ORDERED != 0
+                && let Some(last) = self.inbound.get(len - 1)
+                && target > dist(last.pid.get())
+            {
+                return None;
+            }
+            let mut found = None;
+            let mut ordered = true;
+            let mut prev = 0;
+            for i in 0..len {
+                let Some(e) = self.inbound.get(i) else { break };
+                let d = dist(e.pid.get());
+                if e.pid == pid {
+                    found = Some(i);
+                }
+                ordered &= i == 0 || d > prev;
+                prev = d;
+            }
+            // Not found: the caller appends it (or refuses it, which leaves a table that
+            // is in order all the same).
+            self.set_inbound_ordered(ordered && (found.is_some() || target > prev));
+            found
+        }
+        #[cfg(not(feature = "alloc"))]
+        self.inbound_position(pid)
+    }
+
     /// Prepares the state for a resumed session on a new connection (3.1.1 / 5.0
     /// [MQTT-4.4.0-1]): every unacknowledged PUBLISH and every PUBREL is re-sent, in order;
     /// incoming QoS 1 messages whose PUBACK was not sent are forgotten (the peer re-sends
@@ -543,9 +606,7 @@ impl<R: Role, S: Storage> Session<R, S> {
     #[inline]
     pub(crate) fn inbound_changed(&mut self, i: usize) {
         #[cfg(feature = "alloc")]
-        {
-            self.ack_from = self.ack_from.min(u16::try_from(i).unwrap_or(u16::MAX));
-        }
+        self.set_ack_from(i.min(usize::from(self.ack_from())));
         let _ = i;
     }
 
@@ -553,7 +614,7 @@ impl<R: Role, S: Storage> Session<R, S> {
     #[inline]
     pub(crate) fn ack_scan_from(&self) -> usize {
         #[cfg(feature = "alloc")]
-        return usize::from(self.ack_from);
+        return usize::from(self.ack_from());
         #[cfg(not(feature = "alloc"))]
         0
     }
@@ -564,10 +625,28 @@ impl<R: Role, S: Storage> Session<R, S> {
     #[inline]
     pub(crate) fn ack_scanned_to(&mut self, i: usize) {
         #[cfg(feature = "alloc")]
-        {
-            self.ack_from = u16::try_from(i).unwrap_or(u16::MAX);
-        }
+        self.set_ack_from(i);
         let _ = i;
+    }
+
+    #[cfg(feature = "alloc")]
+    #[inline]
+    fn ack_from(&self) -> u16 {
+        self.inbound_hints & !INBOUND_ORDERED
+    }
+
+    /// Sets the low 15 bits of `inbound_hints` to `i`, capped.
+    #[cfg(feature = "alloc")]
+    #[inline]
+    fn set_ack_from(&mut self, i: usize) {
+        let i = u16::try_from(i).unwrap_or(u16::MAX).min(!INBOUND_ORDERED);
+        self.inbound_hints = (self.inbound_hints & INBOUND_ORDERED) | i;
+    }
+
+    #[cfg(feature = "alloc")]
+    #[inline]
+    fn set_inbound_ordered(&mut self, on: bool) {
+        self.inbound_hints = (self.inbound_hints & !INBOUND_ORDERED) | (u16::from(on) << 15);
     }
 }
 

@@ -133,3 +133,56 @@ fn an_undecided_message_behind_the_hint_still_blocks_later_pubrecs() {
     c.accept(t5, ReasonCode::Success);
     assert_eq!(sent(&mut c), recs([5, 6]));
 }
+
+/// A new QoS 2 PUBLISH is told from a duplicate whatever the order of the identifiers:
+/// upwards (the engine's fast path, no scan), across the wrap from 65535 to 1, out of
+/// order, and duplicates of any entry still awaiting PUBREL (method B, 3.1.1
+/// [MQTT-4.3.3-2]: acknowledged again, never delivered again). Checked against a plain
+/// set of the identifiers awaiting PUBREL.
+#[test]
+fn duplicates_are_found_in_any_identifier_order_mqtt_4_3_3_2() {
+    let mut c = server();
+    let mut held: Vec<u16> = Vec::new();
+    let mut next: u16 = 65_500;
+    let mut seed: u32 = 0x2545_f491;
+    let mut rnd = |n: u32| {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        (seed >> 8) % n
+    };
+    let mut delivered = 0;
+    for _ in 0..5_000 {
+        let n = match rnd(10) {
+            // A duplicate of an entry awaiting PUBREL (any of them, not just the last).
+            0 | 1 if !held.is_empty() => held[rnd(held.len() as u32) as usize],
+            // An identifier out of order, new or not.
+            2 => 1 + rnd(65_535) as u16,
+            _ => {
+                next = if next == u16::MAX { 1 } else { next + 1 };
+                next
+            }
+        };
+        let new = !held.contains(&n);
+        match publish(&mut c, n) {
+            Some(t) => {
+                assert!(new, "identifier {n} was awaiting PUBREL: delivered twice");
+                delivered += 1;
+                c.accept(t, ReasonCode::Success);
+                held.push(n);
+            }
+            None => assert!(!new, "new identifier {n} taken for a duplicate"),
+        }
+        assert_eq!(sent(&mut c), recs([n]));
+        // PUBRELs, oldest first mostly, sometimes from the middle.
+        while held.len() > 24 || (rnd(3) == 0 && !held.is_empty()) {
+            let i = if rnd(4) == 0 {
+                rnd(held.len() as u32) as usize
+            } else {
+                0
+            };
+            let r = held.remove(i);
+            pubrel(&mut c, r);
+            assert_eq!(sent(&mut c), comps([r]));
+        }
+    }
+    assert!(delivered > 3_000, "mostly new messages: {delivered}");
+}
