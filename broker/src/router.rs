@@ -337,7 +337,7 @@ impl RouterState {
         scratch.sort_unstable_by_key(|(s, _)| *s);
         // Subscription identifiers are per subscriber: a message that carries some (from a
         // Will or a bridge) gets them replaced even for subscriptions without one.
-        let had_ids = !msg.publish_properties().subscription_identifiers.is_empty();
+        let had_ids = msg.has_subscription_identifiers();
         let mut ids: Vec<u32> = Vec::new();
         // Encode once per (version, QoS, RETAIN) among the subscribers; each copy shares
         // the encoding and the engine only patches the packet identifier (and DUP).

@@ -509,6 +509,16 @@ impl<B: OwnedBytes> Message<B> {
         }
     }
 
+    /// `true` when the message carries Subscription Identifiers (from a Will or a bridge);
+    /// the same as a non-empty `publish_properties().subscription_identifiers`, without
+    /// building the other properties (a broker asks for every message it routes).
+    #[cfg(feature = "v5")]
+    pub fn has_subscription_identifiers(&self) -> bool {
+        self.properties
+            .as_ref()
+            .is_some_and(|b| props::field(b.as_ref(), props::SUBSCRIPTION_IDS).is_some())
+    }
+
     /// Bytes this message accounts for in a queue's byte budget.
     pub fn size(&self) -> usize {
         #[cfg_attr(not(feature = "v5"), allow(unused_mut))]
@@ -666,6 +676,15 @@ mod tests {
         let mut m = Message::<B>::new("a/b", b"x", QoS::AtLeastOnce, false).unwrap();
         m.set_properties_from(&p).unwrap();
         assert_eq!(m.publish_properties(), p);
+        assert!(m.has_subscription_identifiers());
+        let mut plain = Message::<B>::new("a/b", b"x", QoS::AtLeastOnce, false).unwrap();
+        assert!(!plain.has_subscription_identifiers());
+        let typed = PublishProperties {
+            content_type: Some("text/plain"),
+            ..PublishProperties::default()
+        };
+        plain.set_properties_from(&typed).unwrap();
+        assert!(!plain.has_subscription_identifiers());
         let m = m.with_subscription_identifiers(&[7]).unwrap();
         let q = m.publish_properties();
         assert_eq!(
