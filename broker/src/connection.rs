@@ -1011,10 +1011,10 @@ impl<T: Transport> Connection<T> {
             let mut r = self.ctx.shared.router.state();
             match shared {
                 Some(sf) => {
-                    r.index.subscribe_shared(sf, a.id, value);
+                    r.index_mut().subscribe_shared(sf, a.id, value);
                 }
                 None => {
-                    r.index.subscribe(filter, a.id, value);
+                    r.index_mut().subscribe(filter, a.id, value);
                     // Retained messages: Retain Handling 0 always, 1 only for a new
                     // subscription, 2 never (5.0 3.8.3.1); none for a shared subscription.
                     let send = match options.retain_handling {
@@ -1076,10 +1076,10 @@ impl<T: Transport> Connection<T> {
             for f in u.filters.iter() {
                 let had = conn.session_mut().unsubscribe(f);
                 let removed = match SharedFilter::parse(f) {
-                    Ok(Some(sf)) => r.index.unsubscribe_shared(sf, &a.id).is_some(),
+                    Ok(Some(sf)) => r.index_mut().unsubscribe_shared(sf, &a.id).is_some(),
                     Ok(None) => TopicFilter::new(f)
                         .ok()
-                        .and_then(|tf| r.index.unsubscribe(tf, &a.id))
+                        .and_then(|tf| r.index_mut().unsubscribe(tf, &a.id))
                         .is_some(),
                     Err(_) => false,
                 };

@@ -45,7 +45,7 @@ pub(crate) fn publish(ctx: &ShardCtx, now: Instant) {
     let t = totals(&shared.counters);
     let (subscriptions, retained) = {
         let r = shared.router.state();
-        (r.index.len(), r.retained.len())
+        (r.index().len(), r.retained.len())
     };
     let uptime = shared.started.elapsed().as_secs();
     let stats = &shared.stats;
