@@ -138,9 +138,6 @@ pub struct Client<'b, S: Storage> {
     /// 3.1.1 oversize PUBLISH: body bytes still to read and discard.
     skip: usize,
     ready: Option<Ready>,
-    /// The reason code of a decode error found while handing out an event: the next step
-    /// closes the connection with it.
-    deferred: Option<ReasonCode>,
     /// The protocol version of the last `connect` (`None` before the first).
     version: Option<ProtocolVersion>,
     /// Messages dropped before their first send (larger than the broker's Maximum Packet
@@ -179,7 +176,6 @@ impl<'b, S: Storage> Client<'b, S> {
             consume: 0,
             skip: 0,
             ready: None,
-            deferred: None,
             version: None,
             conn: Connection::idle_client(Session::new(QueuePolicy::default())),
         }
@@ -254,7 +250,6 @@ impl<'b, S: Storage> Client<'b, S> {
         self.consume = 0;
         self.skip = 0;
         self.ready = None;
-        self.deferred = None;
         self.pending = false;
         self.version = Some(connect.protocol);
         match encoded {
@@ -398,8 +393,9 @@ impl<'b, S: Storage> Client<'b, S> {
     }
 
     /// The front ends' way to send the packet they just encoded into tx: the next
-    /// [`Client::next_transmit`] hands it out before anything else. Call only after a
-    /// flush (tx holds nothing else to send).
+    /// [`Client::next_transmit`] hands it out before anything else, then what the engine
+    /// has to send (encoded on demand, so tx is free whenever the last packet handed out
+    /// was written, as after every front-end call).
     pub(crate) fn send_encoded(&mut self) {
         self.pending = true;
     }
@@ -501,9 +497,6 @@ impl<'b, S: Storage> Client<'b, S> {
             return true;
         }
         let conn = &mut self.conn;
-        if let Some(r) = self.deferred.take() {
-            conn.disconnect(now, r);
-        }
         // It acts only on what is due at `now` (asking `poll_timeout` first cost more code).
         conn.handle_timeout(now);
         loop {
@@ -597,7 +590,6 @@ impl<'b, S: Storage> Client<'b, S> {
             rx_len,
             consume,
             ready,
-            deferred,
             version,
             conn,
             ..
@@ -639,7 +631,8 @@ impl<'b, S: Storage> Client<'b, S> {
                         _ => return None,
                     },
                     Err(e) => {
-                        *deferred = Some(e.reason_code());
+                        // Closes the connection: the next step reports it.
+                        fail(conn, now, e);
                         return None;
                     }
                 }
