@@ -506,7 +506,7 @@ impl<'b, S: Storage> Client<'b, S> {
                         Ready::Connected(session_present)
                     }
                     session::Event::Published { packet_id, reason } => {
-                        self.outbox.sync(conn.session());
+                        self.outbox.sync(conn.session(), false);
                         Ready::Published(packet_id, reason)
                     }
                     session::Event::Dropped { reason, .. } => Ready::Dropped(reason),
@@ -564,15 +564,12 @@ impl<'b, S: Storage> Client<'b, S> {
                 Ok(p) => {
                     // Errors close the connection inside the engine (reported as an event).
                     let _ = conn.handle_packet(now, p);
-                    match header.packet_type {
-                        // The flows the session no longer has: acknowledged messages leave
-                        // the outbox; after CONNACK without a session they are sent again.
-                        PacketType::ConnAck => self.outbox.requeue(conn.session()),
-                        PacketType::PubAck | PacketType::PubRec | PacketType::PubComp => {
-                            self.outbox.sync(conn.session())
-                        }
-                        _ => {}
-                    }
+                    // The flows the session no longer has: acknowledged messages leave the
+                    // outbox; after CONNACK without a session they are sent again. (Only
+                    // PUBACK / PUBREC / PUBCOMP and CONNACK end flows; for the others the
+                    // walk finds nothing to do, and one call site is smaller.)
+                    self.outbox
+                        .sync(conn.session(), header.packet_type == PacketType::ConnAck);
                 }
                 Err(e) => fail(conn, now, e),
             }

@@ -99,9 +99,9 @@ pub use publish::{Publish, PublishHeader};
 pub use reason::ReasonCode;
 pub use subscribe::{SubAck, Subscribe, Subscription, UnsubAck, Unsubscribe};
 
-pub use wire::utf8;
 pub(crate) use wire::vbi_len;
 use wire::{BlockLens, Reader, VBI_MAX, Vbi, Writer, parse_vbi};
+pub use wire::{SliceWriter, utf8};
 
 /// A Packet Identifier: non-zero by construction (3.1.1 [MQTT-2.3.1-1], 5.0 [MQTT-2.2.1-3]).
 pub type PacketId = NonZeroU16;
