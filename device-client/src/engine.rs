@@ -522,9 +522,8 @@ impl<'b, S: Storage> Client<'b, S> {
             if conn.close_reason().is_some() || self.skip > 0 {
                 return false;
             }
-            let Some(version) = self.version else {
-                return false;
-            };
+            // Before the first `connect` the idle engine is closed (returned above).
+            let version = conn.version();
             let buf = self.rx.get(..self.rx_len).unwrap_or_default();
             let (header, header_len) = match FixedHeader::parse(buf) {
                 Ok(Some(h)) => h,
@@ -587,7 +586,6 @@ impl<'b, S: Storage> Client<'b, S> {
             rx_len,
             consume,
             ready,
-            version,
             conn,
             ..
         } = self;
@@ -611,7 +609,7 @@ impl<'b, S: Storage> Client<'b, S> {
             },
             Ready::Frame(size) => {
                 *consume = size;
-                let v = (*version)?;
+                let v = conn.version();
                 let frame = rx.get(..size.min(*rx_len))?;
                 // The packet goes to the engine straight from the decoder's `Result`
                 // (binding it first made a copy: 152 bytes through `__aeabi_memcpy4` in 5.0).
