@@ -559,19 +559,14 @@ impl<'b, S: Storage> Client<'b, S> {
                 self.ready = Some(Ready::Frame(size));
                 return true;
             }
-            match Packet::decode_from_server(version, frame) {
-                Ok(p) => {
-                    // Errors close the connection inside the engine (reported as an event).
-                    let _ = conn.handle_packet(now, p);
-                    // The flows the session no longer has: acknowledged messages leave the
-                    // outbox; after CONNACK without a session they are sent again. (Only
-                    // PUBACK / PUBREC / PUBCOMP and CONNACK end flows; for the others the
-                    // walk finds nothing to do, and one call site is smaller.)
-                    self.outbox
-                        .sync(conn.session(), header.packet_type == PacketType::ConnAck);
-                }
-                Err(e) => fail(conn, now, e),
-            }
+            // Errors close the connection inside the engine (reported as an event).
+            let _ = feed(conn, now, frame);
+            // The flows the session no longer has: acknowledged messages leave the outbox;
+            // after CONNACK without a session they are sent again. (Only PUBACK / PUBREC /
+            // PUBCOMP and CONNACK end flows; for the others the walk finds nothing to do, and
+            // one call site is smaller.)
+            self.outbox
+                .sync(conn.session(), header.packet_type == PacketType::ConnAck);
             shift_out(self.rx, size, self.rx_len);
             self.rx_len -= size;
         }
@@ -609,27 +604,17 @@ impl<'b, S: Storage> Client<'b, S> {
             },
             Ready::Frame(size) => {
                 *consume = size;
-                let v = conn.version();
                 let frame = rx.get(..size.min(*rx_len))?;
-                // The packet goes to the engine straight from the decoder's `Result`
-                // (binding it first made a copy: 152 bytes through `__aeabi_memcpy4` in 5.0).
-                match Packet::decode_from_server(v, frame) {
-                    Ok(packet) => match conn.handle_packet(now, packet) {
-                        Ok(Some(Incoming::Publish { publish, .. })) => Event::Message(publish),
-                        Ok(Some(Incoming::Packet(Packet::SubAck(a)))) => Event::Subscribed {
-                            packet_id: a.packet_id,
-                            reason_codes: a.reason_codes,
-                        },
-                        Ok(Some(Incoming::Packet(Packet::UnsubAck(a)))) => Event::Unsubscribed {
-                            packet_id: a.packet_id,
-                        },
-                        _ => return None,
+                match feed(conn, now, frame)? {
+                    Incoming::Publish { publish, .. } => Event::Message(publish),
+                    Incoming::Packet(Packet::SubAck(a)) => Event::Subscribed {
+                        packet_id: a.packet_id,
+                        reason_codes: a.reason_codes,
                     },
-                    Err(e) => {
-                        // Closes the connection: the next step reports it.
-                        fail(conn, now, e);
-                        return None;
-                    }
+                    Incoming::Packet(Packet::UnsubAck(a)) => Event::Unsubscribed {
+                        packet_id: a.packet_id,
+                    },
+                    _ => return None,
                 }
             }
         };
@@ -658,6 +643,24 @@ fn check_topic(topic: &str) -> Result<(), Error> {
     tern_core::topic::TopicName::new(topic)
         .map(|_| ())
         .map_err(|_| Error::InvalidTopic)
+}
+
+/// Decodes a whole frame and hands the packet to the engine, straight from the decoder's
+/// `Result` (binding it first made a copy: 152 bytes through `__aeabi_memcpy4` in 5.0). A
+/// packet that does not parse, or that the engine refuses, closes the connection (`None`, as
+/// for a packet that is not the application's business).
+fn feed<'a, S: Storage>(
+    conn: &'a mut Connection<ClientRole, S>,
+    now: Instant,
+    frame: &'a [u8],
+) -> Option<Incoming<'a>> {
+    match Packet::decode_from_server(conn.version(), frame) {
+        Ok(packet) => conn.handle_packet_ref(now, &packet).ok().flatten(),
+        Err(e) => {
+            fail(conn, now, e);
+            None
+        }
+    }
 }
 
 /// A packet that does not parse: 5.0 answers DISCONNECT with its reason code; both close.
