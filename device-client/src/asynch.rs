@@ -120,7 +120,6 @@ impl<S: Storage> Client<'_, S> {
         now: Instant,
         filters: &[Subscription<'_>],
     ) -> Result<PacketId, Error<T::Error>> {
-        self.flush_async(io, now).await?;
         let (pid, _) = self.subscribe_into(filters)?;
         self.send_encoded();
         self.flush_async(io, now).await?;
@@ -134,7 +133,6 @@ impl<S: Storage> Client<'_, S> {
         now: Instant,
         filters: &[&str],
     ) -> Result<PacketId, Error<T::Error>> {
-        self.flush_async(io, now).await?;
         let (pid, _) = self.unsubscribe_into(filters)?;
         self.send_encoded();
         self.flush_async(io, now).await?;

@@ -75,7 +75,6 @@ impl<S: Storage> Client<'_, S> {
         now: Instant,
         filters: &[Subscription<'_>],
     ) -> Result<PacketId, Error<T::Error>> {
-        self.flush(io, now)?;
         let (pid, _) = self.subscribe_into(filters)?;
         self.send_encoded();
         self.flush(io, now)?;
@@ -89,7 +88,6 @@ impl<S: Storage> Client<'_, S> {
         now: Instant,
         filters: &[&str],
     ) -> Result<PacketId, Error<T::Error>> {
-        self.flush(io, now)?;
         let (pid, _) = self.unsubscribe_into(filters)?;
         self.send_encoded();
         self.flush(io, now)?;

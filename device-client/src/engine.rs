@@ -138,9 +138,6 @@ pub struct Client<'b, S: Storage> {
     /// 3.1.1 oversize PUBLISH: body bytes still to read and discard.
     skip: usize,
     ready: Option<Ready>,
-    /// The reason code of a decode error found while handing out an event: the next step
-    /// closes the connection with it.
-    deferred: Option<ReasonCode>,
     /// The protocol version of the last `connect` (`None` before the first).
     version: Option<ProtocolVersion>,
     /// Messages dropped before their first send (larger than the broker's Maximum Packet
@@ -179,7 +176,6 @@ impl<'b, S: Storage> Client<'b, S> {
             consume: 0,
             skip: 0,
             ready: None,
-            deferred: None,
             version: None,
             conn: Connection::idle_client(Session::new(QueuePolicy::default())),
         }
@@ -254,7 +250,6 @@ impl<'b, S: Storage> Client<'b, S> {
         self.consume = 0;
         self.skip = 0;
         self.ready = None;
-        self.deferred = None;
         self.pending = false;
         self.version = Some(connect.protocol);
         match encoded {
@@ -398,8 +393,9 @@ impl<'b, S: Storage> Client<'b, S> {
     }
 
     /// The front ends' way to send the packet they just encoded into tx: the next
-    /// [`Client::next_transmit`] hands it out before anything else. Call only after a
-    /// flush (tx holds nothing else to send).
+    /// [`Client::next_transmit`] hands it out before anything else, then what the engine
+    /// has to send (encoded on demand, so tx is free whenever the last packet handed out
+    /// was written, as after every front-end call).
     pub(crate) fn send_encoded(&mut self) {
         self.pending = true;
     }
@@ -501,9 +497,6 @@ impl<'b, S: Storage> Client<'b, S> {
             return true;
         }
         let conn = &mut self.conn;
-        if let Some(r) = self.deferred.take() {
-            conn.disconnect(now, r);
-        }
         // It acts only on what is due at `now` (asking `poll_timeout` first cost more code).
         conn.handle_timeout(now);
         loop {
@@ -513,7 +506,7 @@ impl<'b, S: Storage> Client<'b, S> {
                         Ready::Connected(session_present)
                     }
                     session::Event::Published { packet_id, reason } => {
-                        self.outbox.sync(conn.session());
+                        self.outbox.sync(conn.session(), false);
                         Ready::Published(packet_id, reason)
                     }
                     session::Event::Dropped { reason, .. } => Ready::Dropped(reason),
@@ -529,9 +522,8 @@ impl<'b, S: Storage> Client<'b, S> {
             if conn.close_reason().is_some() || self.skip > 0 {
                 return false;
             }
-            let Some(version) = self.version else {
-                return false;
-            };
+            // Before the first `connect` the idle engine is closed (returned above).
+            let version = conn.version();
             let buf = self.rx.get(..self.rx_len).unwrap_or_default();
             let (header, header_len) = match FixedHeader::parse(buf) {
                 Ok(Some(h)) => h,
@@ -567,22 +559,14 @@ impl<'b, S: Storage> Client<'b, S> {
                 self.ready = Some(Ready::Frame(size));
                 return true;
             }
-            match Packet::decode_from_server(version, frame) {
-                Ok(p) => {
-                    // Errors close the connection inside the engine (reported as an event).
-                    let _ = conn.handle_packet(now, p);
-                    match header.packet_type {
-                        // The flows the session no longer has: acknowledged messages leave
-                        // the outbox; after CONNACK without a session they are sent again.
-                        PacketType::ConnAck => self.outbox.requeue(conn.session()),
-                        PacketType::PubAck | PacketType::PubRec | PacketType::PubComp => {
-                            self.outbox.sync(conn.session())
-                        }
-                        _ => {}
-                    }
-                }
-                Err(e) => fail(conn, now, e),
-            }
+            // Errors close the connection inside the engine (reported as an event).
+            let _ = feed(conn, now, frame);
+            // The flows the session no longer has: acknowledged messages leave the outbox;
+            // after CONNACK without a session they are sent again. (Only PUBACK / PUBREC /
+            // PUBCOMP and CONNACK end flows; for the others the walk finds nothing to do, and
+            // one call site is smaller.)
+            self.outbox
+                .sync(conn.session(), header.packet_type == PacketType::ConnAck);
             shift_out(self.rx, size, self.rx_len);
             self.rx_len -= size;
         }
@@ -597,8 +581,6 @@ impl<'b, S: Storage> Client<'b, S> {
             rx_len,
             consume,
             ready,
-            deferred,
-            version,
             conn,
             ..
         } = self;
@@ -622,26 +604,17 @@ impl<'b, S: Storage> Client<'b, S> {
             },
             Ready::Frame(size) => {
                 *consume = size;
-                let v = (*version)?;
                 let frame = rx.get(..size.min(*rx_len))?;
-                // The packet goes to the engine straight from the decoder's `Result`
-                // (binding it first made a copy: 152 bytes through `__aeabi_memcpy4` in 5.0).
-                match Packet::decode_from_server(v, frame) {
-                    Ok(packet) => match conn.handle_packet(now, packet) {
-                        Ok(Some(Incoming::Publish { publish, .. })) => Event::Message(publish),
-                        Ok(Some(Incoming::Packet(Packet::SubAck(a)))) => Event::Subscribed {
-                            packet_id: a.packet_id,
-                            reason_codes: a.reason_codes,
-                        },
-                        Ok(Some(Incoming::Packet(Packet::UnsubAck(a)))) => Event::Unsubscribed {
-                            packet_id: a.packet_id,
-                        },
-                        _ => return None,
+                match feed(conn, now, frame)? {
+                    Incoming::Publish { publish, .. } => Event::Message(publish),
+                    Incoming::Packet(Packet::SubAck(a)) => Event::Subscribed {
+                        packet_id: a.packet_id,
+                        reason_codes: a.reason_codes,
                     },
-                    Err(e) => {
-                        *deferred = Some(e.reason_code());
-                        return None;
-                    }
+                    Incoming::Packet(Packet::UnsubAck(a)) => Event::Unsubscribed {
+                        packet_id: a.packet_id,
+                    },
+                    _ => return None,
                 }
             }
         };
@@ -670,6 +643,24 @@ fn check_topic(topic: &str) -> Result<(), Error> {
     tern_core::topic::TopicName::new(topic)
         .map(|_| ())
         .map_err(|_| Error::InvalidTopic)
+}
+
+/// Decodes a whole frame and hands the packet to the engine, straight from the decoder's
+/// `Result` (binding it first made a copy: 152 bytes through `__aeabi_memcpy4` in 5.0). A
+/// packet that does not parse, or that the engine refuses, closes the connection (`None`, as
+/// for a packet that is not the application's business).
+fn feed<'a, S: Storage>(
+    conn: &'a mut Connection<ClientRole, S>,
+    now: Instant,
+    frame: &'a [u8],
+) -> Option<Incoming<'a>> {
+    match Packet::decode_from_server(conn.version(), frame) {
+        Ok(packet) => conn.handle_packet_ref(now, &packet).ok().flatten(),
+        Err(e) => {
+            fail(conn, now, e);
+            None
+        }
+    }
 }
 
 /// A packet that does not parse: 5.0 answers DISCONNECT with its reason code; both close.

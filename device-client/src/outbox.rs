@@ -18,7 +18,7 @@
 //! fixed header, so the QoS can be lowered to the broker's Maximum QoS and DUP set on a
 //! re-send without touching the record.
 
-use tern_core::codec::{EncodeError, PacketId, QoS, QosPid};
+use tern_core::codec::{EncodeError, PacketId, QoS, QosPid, SliceWriter};
 #[cfg(feature = "v5")]
 use tern_core::codec::{FixedHeader, Packet, ProtocolVersion, Publish};
 use tern_core::session::{self, Session, Storage};
@@ -113,60 +113,27 @@ impl Record<'_> {
         let pid = qos_pid.packet_id().map(PacketId::get);
         // The Remaining Length, from the parts (not from the total size: at 127 / 128 the
         // length of its own encoding would be miscounted).
-        let mut rl = a.len() + b.len() + c.len() + if pid.is_some() { 2 } else { 0 };
-        let size = 1 + vbi_len(rl) + rl;
-        if size > max {
+        let rl = a.len() + b.len() + c.len() + if pid.is_some() { 2 } else { 0 };
+        if SliceWriter::packet_len(rl) > max {
             return Ok(None);
         }
-        let dst = out
-            .get_mut(..size)
-            .ok_or(EncodeError::InsufficientSize { required: size })?;
         // [MQTT-3.3.1-2]: DUP is 0 on a QoS 0 PUBLISH.
         let dup = dup && pid.is_some();
-        let mut w = Writer { out: dst, at: 0 };
-        w.put(&[0x30 | u8::from(dup) << 3 | (qos as u8) << 1 | (self.flags & RETAIN)]);
-        loop {
-            let byte = (rl % 128) as u8;
-            rl /= 128;
-            w.put(&[if rl > 0 { byte | 0x80 } else { byte }]);
-            if rl == 0 {
-                break;
-            }
-        }
+        let first = 0x30 | u8::from(dup) << 3 | (qos as u8) << 1 | (self.flags & RETAIN);
+        let mut w = SliceWriter::packet(out, first, rl)?;
         w.put(a);
         if let Some(pid) = pid {
             w.put(&pid.to_be_bytes());
         }
         w.put(b);
         w.put(c);
-        Ok(Some(size))
-    }
-}
-
-struct Writer<'o> {
-    out: &'o mut [u8],
-    at: usize,
-}
-
-impl Writer<'_> {
-    fn put(&mut self, b: &[u8]) {
-        let end = self.at + b.len();
-        if let Some(d) = self.out.get_mut(self.at..end) {
-            d.copy_from_slice(b);
-        }
-        self.at = end;
+        Ok(Some(w.position()))
     }
 }
 
 /// The size of a PUBLISH whose body (without packet identifier) is `body` bytes, at `qos`.
 pub(crate) fn publish_size(body: usize, qos: QoS) -> usize {
-    let rl = body + if qos == QoS::AtMostOnce { 0 } else { 2 };
-    1 + vbi_len(rl) + rl
-}
-
-/// Bytes of the variable byte integer for a Remaining Length `rl` (2.2.3).
-fn vbi_len(rl: usize) -> usize {
-    1 + usize::from(rl >= 128) + usize::from(rl >= 16_384) + usize::from(rl >= 2_097_152)
+    SliceWriter::packet_len(body + if qos == QoS::AtMostOnce { 0 } else { 2 })
 }
 
 impl<'b> Outbox<'b> {
@@ -245,10 +212,9 @@ impl<'b> Outbox<'b> {
         }
         let [b0, b1] = body16.to_be_bytes();
         let [t0, t1] = end16.to_be_bytes();
-        let [l0, l1] = (end16 - 2).to_be_bytes();
-        let mut w = Writer { out: dst, at: 0 };
-        w.put(&[b0, b1, t0, t1, flags, 0, 0, l0, l1]);
-        w.put(topic.as_bytes());
+        let mut w = SliceWriter::new(dst);
+        w.put(&[b0, b1, t0, t1, flags, 0, 0]);
+        w.field(topic.as_bytes());
         if v5 {
             w.put(&[0]);
         }
@@ -323,30 +289,26 @@ impl<'b> Outbox<'b> {
         }
     }
 
-    /// Drops sent records whose flow no longer needs them (acknowledged, or ended by the
-    /// engine): after PUBACK / PUBREC / PUBCOMP and on every `Published` event.
-    pub(crate) fn sync<R: session::Role, S: Storage>(&mut self, session: &Session<R, S>) {
+    /// Reconciles the sent records with the session's flows. A sent record whose flow the
+    /// session no longer has is dropped (`requeue` false: acknowledged, or ended by the
+    /// engine; after PUBACK / PUBREC / PUBCOMP and on every `Published` event) or, after
+    /// CONNACK (`requeue` true: a new session, Session Present 0), marked unsent so that it
+    /// goes out again as a new message, in its place in the order.
+    pub(crate) fn sync<R: session::Role, S: Storage>(
+        &mut self,
+        session: &Session<R, S>,
+        requeue: bool,
+    ) {
         let mut at = 0;
         while let Some(r) = self.record(at).filter(|_| at < self.used) {
-            if let Some(pid) = PacketId::new(r.pid).filter(|_| r.sent())
-                && !session.outbox_pending(pid)
-            {
-                self.remove(at);
-            } else {
-                at += RECORD_HEADER + r.body.len();
-            }
-        }
-    }
-
-    /// After CONNACK: a sent record whose flow the session no longer has (a new session,
-    /// Session Present 0) is sent again as a new message, in its place in the order.
-    pub(crate) fn requeue<R: session::Role, S: Storage>(&mut self, session: &Session<R, S>) {
-        let mut at = 0;
-        while let Some(r) = self.record(at).filter(|_| at < self.used) {
-            let orphan =
+            let gone =
                 r.sent() && PacketId::new(r.pid).is_none_or(|pid| !session.outbox_pending(pid));
             let next = at + RECORD_HEADER + r.body.len();
-            if orphan && let Some(f) = self.buf.get_mut(at + 4) {
+            if gone && !requeue {
+                self.remove(at);
+                continue;
+            }
+            if gone && let Some(f) = self.buf.get_mut(at + 4) {
                 *f &= !SENT;
             }
             at = next;

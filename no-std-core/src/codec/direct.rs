@@ -13,11 +13,11 @@
 
 #[cfg(doc)]
 use super::Packet;
+use super::SliceWriter as Cursor;
 use super::subscribe::check_filter;
-use super::wire::VBI_MAX;
 use super::{
     Connect, EncodeError, Filters, PacketId, PacketType, Subscribe, Subscription, Subscriptions,
-    Unsubscribe, vbi_len,
+    Unsubscribe,
 };
 
 /// Adds the length of a Two Byte length-prefixed field (a UTF-8 Encoded String when
@@ -32,52 +32,6 @@ fn add_field(len: &mut usize, bytes: &[u8], string: bool) -> Result<(), EncodeEr
     }
     *len = len.saturating_add(2 + bytes.len());
     Ok(())
-}
-
-/// A cursor over an output slice already known to hold the whole packet.
-struct Cursor<'o> {
-    out: &'o mut [u8],
-    at: usize,
-}
-
-impl Cursor<'_> {
-    fn put(&mut self, bytes: &[u8]) {
-        let end = self.at + bytes.len();
-        if let Some(d) = self.out.get_mut(self.at..end) {
-            d.copy_from_slice(bytes);
-        }
-        self.at = end;
-    }
-
-    /// A Two Byte length-prefixed field (its length was checked by [`add_field`]).
-    fn field(&mut self, bytes: &[u8]) {
-        let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
-        self.put(&len.to_be_bytes());
-        self.put(bytes);
-    }
-}
-
-/// Checks a packet with a body of `len` bytes against the protocol maximum and `out`, and
-/// writes its fixed header (`first`, Remaining Length).
-fn start(out: &mut [u8], first: u8, len: usize) -> Result<Cursor<'_>, EncodeError> {
-    let mut rl = u32::try_from(len)
-        .ok()
-        .filter(|&l| l <= VBI_MAX)
-        .ok_or(EncodeError::PacketTooLarge { size: len })?;
-    let total = 1 + vbi_len(rl) + len;
-    let out = out
-        .get_mut(..total)
-        .ok_or(EncodeError::InsufficientSize { required: total })?;
-    let mut w = Cursor { out, at: 0 };
-    w.put(&[first]);
-    loop {
-        let byte = (rl & 0x7F) as u8;
-        rl >>= 7;
-        w.put(&[if rl > 0 { byte | 0x80 } else { byte }]);
-        if rl == 0 {
-            return Ok(w);
-        }
-    }
 }
 
 /// CONNECT (3.1 / 3.1.1).
@@ -104,7 +58,7 @@ pub(crate) fn connect(c: &Connect<'_>, out: &mut [u8]) -> Result<usize, EncodeEr
     if let Some(p) = c.password {
         add_field(&mut len, p, false)?;
     }
-    let mut w = start(out, (PacketType::Connect as u8) << 4, len)?;
+    let mut w = Cursor::packet(out, (PacketType::Connect as u8) << 4, len)?;
     let [k0, k1] = c.keep_alive.to_be_bytes();
     w.field(name);
     w.put(&[v.level(), flags, k0, k1]);
@@ -119,7 +73,7 @@ pub(crate) fn connect(c: &Connect<'_>, out: &mut [u8]) -> Result<usize, EncodeEr
     if let Some(p) = c.password {
         w.field(p);
     }
-    Ok(w.at)
+    Ok(w.position())
 }
 
 /// SUBSCRIBE / UNSUBSCRIBE (3.1 / 3.1.1): the packet identifier, then each filter, with its
@@ -135,14 +89,14 @@ fn filter_list<'a>(
         return Err(EncodeError::EmptyList);
     }
     let flags = packet_type.required_flags().unwrap_or(0);
-    let mut w = start(
+    let mut w = Cursor::packet(
         out,
         ((packet_type as u8) << 4) | flags,
         len.saturating_add(2),
     )?;
     w.put(&packet_id.get().to_be_bytes());
     walk(filters, Some(&mut w))?;
-    Ok(w.at)
+    Ok(w.position())
 }
 
 /// One loop for both passes over the filters (the list iterator is inlined once): without

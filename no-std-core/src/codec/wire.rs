@@ -17,6 +17,88 @@ pub(crate) const fn vbi_len(value: u32) -> usize {
     1 + (value >= 0x80) as usize + (value >= 0x4000) as usize + (value >= 0x20_0000) as usize
 }
 
+/// Writes a packet straight into a slice already known to hold it, for encoders that know
+/// the body's length before writing it (one pass): [`SliceWriter::packet`] checks the
+/// length and writes the fixed header, then the body goes in part by part. The 3.1.1
+/// CONNECT / SUBSCRIBE / UNSUBSCRIBE encoders of builds without `v5` use it, and so does a
+/// client writing a PUBLISH it keeps encoded, so firmware has one such writer.
+///
+/// ```
+/// use tern_core::codec::SliceWriter;
+///
+/// let mut buf = [0u8; 8];
+/// let mut w = SliceWriter::packet(&mut buf, 0x30, 5).unwrap();
+/// w.field(b"a/b");
+/// assert_eq!(w.position(), SliceWriter::packet_len(5));
+/// assert_eq!(&buf[..7], &[0x30, 5, 0, 3, b'a', b'/', b'b']);
+/// ```
+#[derive(Debug)]
+pub struct SliceWriter<'o> {
+    out: &'o mut [u8],
+    at: usize,
+}
+
+impl<'o> SliceWriter<'o> {
+    /// A writer at the start of `out` (for records that are not packets).
+    pub fn new(out: &'o mut [u8]) -> Self {
+        Self { out, at: 0 }
+    }
+
+    /// The size of a packet with a body of `body_len` bytes: fixed header plus body
+    /// (saturating).
+    pub fn packet_len(body_len: usize) -> usize {
+        let rl = u32::try_from(body_len).unwrap_or(u32::MAX);
+        body_len.saturating_add(1 + vbi_len(rl))
+    }
+
+    /// Checks a packet with a body of `body_len` bytes against the protocol maximum
+    /// ([`EncodeError::PacketTooLarge`]) and `out` ([`EncodeError::InsufficientSize`]),
+    /// then writes its fixed header: `first` (type and flags), then the Remaining Length.
+    pub fn packet(out: &'o mut [u8], first: u8, body_len: usize) -> Result<Self, EncodeError> {
+        let mut rl = u32::try_from(body_len)
+            .ok()
+            .filter(|&l| l <= VBI_MAX)
+            .ok_or(EncodeError::PacketTooLarge { size: body_len })?;
+        let total = Self::packet_len(body_len);
+        let out = out
+            .get_mut(..total)
+            .ok_or(EncodeError::InsufficientSize { required: total })?;
+        let mut w = Self::new(out);
+        w.put(&[first]);
+        loop {
+            let byte = (rl & 0x7F) as u8;
+            rl >>= 7;
+            w.put(&[if rl > 0 { byte | 0x80 } else { byte }]);
+            if rl == 0 {
+                return Ok(w);
+            }
+        }
+    }
+
+    /// Appends `bytes`. What would run past the end of the slice is not written (the
+    /// length was checked up front), but still counted.
+    pub fn put(&mut self, bytes: &[u8]) {
+        let end = self.at + bytes.len();
+        if let Some(d) = self.out.get_mut(self.at..end) {
+            d.copy_from_slice(bytes);
+        }
+        self.at = end;
+    }
+
+    /// Appends a Two Byte length-prefixed field (its length checked by the caller: a longer
+    /// one is written with length 65,535).
+    pub fn field(&mut self, bytes: &[u8]) {
+        let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
+        self.put(&len.to_be_bytes());
+        self.put(bytes);
+    }
+
+    /// Bytes written so far (the packet's length once its body is complete).
+    pub fn position(&self) -> usize {
+        self.at
+    }
+}
+
 /// Result of parsing a Variable Byte Integer from the front of a buffer.
 pub(crate) enum Vbi {
     /// More bytes are needed to finish the integer.
