@@ -11,9 +11,10 @@
 //! stays short and never awaits. The trie match is usually skipped: each shard remembers what
 //! its recent topics matched ([`RouteCache`], checked against the index's generation). With
 //! one shard per core (2 on the reference machine) the lock is contended only when two shards
-//! route at the same instant, and contention costs a spin, not a sleep, at these hold times. The alternative designed in `ARCHITECTURE.md`
-//! (a copy of the index per shard, updated by message) removes that contention at the cost
-//! of N copies and one-turn-late visibility; it is the next step if a profile shows the lock.
+//! route at the same instant, and contention costs a spin, not a sleep, at these hold times.
+//! The alternative designed in `ARCHITECTURE.md` (a copy of the index per shard, updated by
+//! message) removes that contention at the cost of N copies and one-turn-late visibility; it
+//! is the next step if a profile shows the lock.
 //!
 //! What is *not* shared: message delivery. A match yields `(session, home shard)` pairs; a
 //! delivery to a session of the publisher's own shard is a direct enqueue, one to another
