@@ -212,10 +212,10 @@ const ROUTE_CACHE_MAX_MATCHES: usize = 64;
 /// A shard's memo of recent match walks: the ordinary subscriptions a topic matched under
 /// one generation of the index. A publisher usually sends to the same few topics again and
 /// again; skipping the trie walk (a hash lookup and a branch per topic level) saved 10-18%
-/// of a fan-in or pairs broker's instructions (callgrind, one shard). Topics whose walk met a shared group are not kept
-/// (each message goes to the group's next member), nor are long topics or long match
-/// lists. Entries are checked against the index's generation, so any SUBSCRIBE,
-/// UNSUBSCRIBE or removed session makes them stale; a collision just walks again.
+/// of a fan-in or pairs broker's instructions (callgrind, one shard). Topics whose walk met
+/// a shared group are not kept (each message goes to the group's next member), nor are long
+/// topics or long match lists. Entries are checked against the index's generation, so any
+/// SUBSCRIBE, UNSUBSCRIBE or removed session makes them stale; a collision walks again.
 #[derive(Default)]
 struct RouteCache {
     /// Empty until the first walk worth keeping; then `ROUTE_CACHE_SLOTS` long.
