@@ -715,16 +715,8 @@ mod tests {
             .subscribe(TopicFilter::new("n").unwrap(), 1, v);
         s.index_mut()
             .subscribe(TopicFilter::new("n").unwrap(), 2, opts(QoS::AtMostOnce));
-        let (mut scratch, mut out) = (RouteScratch::default(), Vec::new());
-        go(
-            &mut s,
-            Some(1),
-            &msg("n", QoS::AtMostOnce, false),
-            &mut scratch,
-            &mut out,
-        );
-        let got: Vec<_> = out.iter().map(|t| t.session).collect();
-        assert_eq!(got, [2]);
+        let mut scratch = RouteScratch::default();
+        assert_eq!(targets(&mut s, Some(1), "n", &mut scratch), [2]);
     }
 
     /// The sessions a message on `topic` from `from` goes to, sorted.
