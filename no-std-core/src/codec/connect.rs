@@ -253,7 +253,7 @@ impl<'a> Connect<'a> {
     }
 
     /// The Connect Flags byte.
-    fn flags(&self) -> u8 {
+    pub(crate) fn flags(&self) -> u8 {
         let mut flags = 0u8;
         if self.clean_start {
             flags |= CLEAN;

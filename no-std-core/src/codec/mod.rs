@@ -65,6 +65,8 @@ mod ack;
 mod connect;
 #[cfg(not(feature = "v5"))]
 mod direct;
+#[cfg(feature = "v5")]
+mod direct5;
 pub mod error;
 pub mod frame;
 mod list;
@@ -663,7 +665,7 @@ impl Connect<'_> {
         }
         #[cfg(feature = "v5")]
         {
-            encode_typed(PacketType::Connect, 0, out, usize::MAX, &|w| self.write(w))
+            direct5::connect(self, out)
         }
     }
 }
@@ -678,10 +680,7 @@ impl Subscribe<'_> {
         }
         #[cfg(feature = "v5")]
         {
-            let flags = PacketType::Subscribe.required_flags().unwrap_or(0);
-            encode_typed(PacketType::Subscribe, flags, out, usize::MAX, &|w| {
-                self.write(version, w)
-            })
+            direct5::subscribe(self, version, out)
         }
     }
 }

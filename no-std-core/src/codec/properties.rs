@@ -12,6 +12,7 @@
 use core::num::{NonZeroU16, NonZeroU32};
 
 use super::QoS;
+use super::direct5::Sink;
 use super::error::{DecodeError, EncodeError, Malformed, ProtocolViolation};
 use super::list::borrowed_list;
 use super::wire::{Reader, Writer};
@@ -376,6 +377,47 @@ impl<'a> ConnectProperties<'a> {
     }
 }
 
+impl ConnectProperties<'_> {
+    /// The block as [`write`](Self::write) writes it, into a one-pass [`Sink`].
+    pub(crate) fn walk(&self, s: &mut Sink<'_, '_>) -> Result<(), EncodeError> {
+        s.block(&|s| {
+            s.num(
+                SESSION_EXPIRY_INTERVAL,
+                self.session_expiry_interval.map(u32::to_be_bytes),
+            );
+            let rm = self.receive_maximum.map(|v| v.get().to_be_bytes());
+            s.num(RECEIVE_MAXIMUM, rm);
+            let mps = self.maximum_packet_size.map(|v| v.get().to_be_bytes());
+            s.num(MAXIMUM_PACKET_SIZE, mps);
+            s.num(
+                TOPIC_ALIAS_MAXIMUM,
+                self.topic_alias_maximum.map(u16::to_be_bytes),
+            );
+            let rri = self.request_response_information.map(|b| [u8::from(b)]);
+            s.num(REQUEST_RESPONSE_INFORMATION, rri);
+            let rpi = self.request_problem_information.map(|b| [u8::from(b)]);
+            s.num(REQUEST_PROBLEM_INFORMATION, rpi);
+            let (method, data) = (self.authentication_method, self.authentication_data);
+            if data.is_some() && method.is_none() {
+                return Err(EncodeError::InvalidValue);
+            }
+            s.prop(AUTHENTICATION_METHOD, method.map(str::as_bytes), true)?;
+            s.prop(AUTHENTICATION_DATA, data, false)?;
+            walk_users(s, &self.user_properties)
+        })
+    }
+}
+
+/// User properties into a one-pass [`Sink`].
+fn walk_users(s: &mut Sink<'_, '_>, users: &UserProperties<'_>) -> Result<(), EncodeError> {
+    for (k, v) in users {
+        s.put(&[USER_PROPERTY]);
+        s.field(k.as_bytes(), true)?;
+        s.field(v.as_bytes(), true)?;
+    }
+    Ok(())
+}
+
 /// Will Properties of CONNECT (3.1.3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WillProperties<'a> {
@@ -427,6 +469,33 @@ impl<'a> WillProperties<'a> {
             put_response_topic(w, self.response_topic)?;
             put_bin(w, CORRELATION_DATA, self.correlation_data)?;
             put_users(w, &self.user_properties)
+        })
+    }
+}
+
+impl WillProperties<'_> {
+    /// The block as [`write`](Self::write) writes it, into a one-pass [`Sink`].
+    pub(crate) fn walk(&self, s: &mut Sink<'_, '_>) -> Result<(), EncodeError> {
+        s.block(&|s| {
+            s.num(
+                WILL_DELAY_INTERVAL,
+                self.will_delay_interval.map(u32::to_be_bytes),
+            );
+            let pfi = self.payload_format_indicator.map(|f| [f as u8]);
+            s.num(PAYLOAD_FORMAT_INDICATOR, pfi);
+            s.num(
+                MESSAGE_EXPIRY_INTERVAL,
+                self.message_expiry_interval.map(u32::to_be_bytes),
+            );
+            s.prop(CONTENT_TYPE, self.content_type.map(str::as_bytes), true)?;
+            if let Some(t) = self.response_topic
+                && s.counting()
+            {
+                TopicName::new(t).map_err(|_| EncodeError::InvalidTopicName)?;
+            }
+            s.prop(RESPONSE_TOPIC, self.response_topic.map(str::as_bytes), true)?;
+            s.prop(CORRELATION_DATA, self.correlation_data, false)?;
+            walk_users(s, &self.user_properties)
         })
     }
 }
@@ -719,6 +788,19 @@ impl<'a> SubscribeProperties<'a> {
                 w.vbi(sid.get())?;
             }
             put_users(w, &self.user_properties)
+        })
+    }
+}
+
+impl SubscribeProperties<'_> {
+    /// The block as [`write`](Self::write) writes it, into a one-pass [`Sink`].
+    pub(crate) fn walk(&self, s: &mut Sink<'_, '_>) -> Result<(), EncodeError> {
+        s.block(&|s| {
+            if let Some(sid) = self.subscription_identifier {
+                s.put(&[SUBSCRIPTION_IDENTIFIER]);
+                s.vbi(sid.get())?;
+            }
+            walk_users(s, &self.user_properties)
         })
     }
 }

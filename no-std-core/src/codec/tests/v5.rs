@@ -789,3 +789,158 @@ fn decode_from_server_refuses_auth_and_client_packets_v5_mqtt_4_12_0_6() {
         ))
     );
 }
+
+/// `Connect::encode` and `Subscribe::encode` (one-pass encoders in builds with `v5`) give
+/// the bytes and errors of `Packet::encode`, also into short buffers, with every property.
+#[test]
+fn typed_encoders_match_packet_encode_v5() {
+    fn same(typed: impl Fn(&mut [u8]) -> Result<usize, EncodeError>, p: Packet<'_>) {
+        let mut a = [0u8; 256];
+        let mut b = [0u8; 256];
+        let expected = p.encode(V, &mut b);
+        assert_eq!(typed(&mut a), expected, "{p:?}");
+        if let Ok(n) = expected {
+            assert_eq!(a[..n], b[..n], "{p:?}");
+            for short in 0..n {
+                assert_eq!(
+                    typed(&mut a[..short]),
+                    Err(EncodeError::InsufficientSize { required: n })
+                );
+            }
+        }
+    }
+    let will = Will {
+        topic: TopicName::new("will/topic").unwrap(),
+        payload: &[1, 2, 3],
+        qos: QoS::ExactlyOnce,
+        retain: true,
+        properties: WillProperties {
+            will_delay_interval: Some(30),
+            payload_format_indicator: Some(PayloadFormat::Utf8),
+            message_expiry_interval: Some(60),
+            content_type: Some("text/plain"),
+            response_topic: Some("resp/t"),
+            correlation_data: Some(b"corr"),
+            user_properties: UserProperties::Slice(&USERS),
+        },
+    };
+    let full = Connect {
+        protocol: V,
+        clean_start: false,
+        keep_alive: 0,
+        client_id: "",
+        will: Some(will),
+        username: Some("u"),
+        password: Some(b"secret"),
+        properties: ConnectProperties {
+            session_expiry_interval: Some(u32::MAX),
+            receive_maximum: NonZeroU16::new(20),
+            maximum_packet_size: NonZeroU32::new(1 << 20),
+            topic_alias_maximum: Some(10),
+            request_response_information: Some(true),
+            request_problem_information: Some(false),
+            authentication_method: Some("SCRAM-SHA-1"),
+            authentication_data: Some(b"data"),
+            user_properties: UserProperties::Slice(&USERS),
+        },
+    };
+    let mut connects = vec![full, Connect::new(V, "x"), Connect::new(V, "")];
+    // A 3.1.1 CONNECT through the same encoder (its flags checked, no properties).
+    let mut c = full;
+    c.protocol = ProtocolVersion::V3_1_1;
+    c.client_id = "c";
+    c.will.as_mut().unwrap().properties = Default::default();
+    c.properties = Default::default();
+    connects.push(c);
+    c.username = None; // 3.1.1: password without user name
+    connects.push(c);
+    let mut c = full;
+    c.password = Some(b"pw"); // 5.0 allows a password without a user name
+    c.username = None;
+    connects.push(c);
+    let mut c = full;
+    c.properties.authentication_method = None; // data without method
+    connects.push(c);
+    let mut c = full;
+    c.will.as_mut().unwrap().properties.response_topic = Some("a/+");
+    connects.push(c);
+    let mut c = full;
+    c.will.as_mut().unwrap().properties.content_type = Some("a\0b");
+    connects.push(c);
+    let bad_users = [("k", "v\0")];
+    let mut c = full;
+    c.properties.user_properties = UserProperties::Slice(&bad_users);
+    connects.push(c);
+    let long = "a".repeat(70_000);
+    let mut c = Connect::new(V, "x");
+    c.username = Some(&long);
+    connects.push(c);
+    let mut c = Connect::new(V, "x");
+    c.properties.authentication_method = Some(&long);
+    connects.push(c);
+    // User properties decoded from a block (`Encoded`), re-encoded.
+    let mut buf = [0u8; 256];
+    let n = Packet::Connect(full).encode(V, &mut buf).unwrap();
+    let Ok(Packet::Connect(decoded)) = Packet::decode(V, &buf[..n]) else {
+        panic!("CONNECT")
+    };
+    assert!(matches!(
+        decoded.properties.user_properties,
+        UserProperties::Encoded(_)
+    ));
+    connects.push(decoded);
+    for c in connects {
+        same(|out| c.encode(out), Packet::Connect(c));
+    }
+
+    let mut opts = SubscriptionOptions::new(QoS::ExactlyOnce);
+    opts.no_local = true;
+    opts.retain_as_published = true;
+    let subs = [
+        Subscription {
+            filter: "a/+",
+            options: SubscriptionOptions::new(QoS::AtLeastOnce),
+        },
+        Subscription {
+            filter: "#",
+            options: opts,
+        },
+        Subscription {
+            filter: "$share/g/a",
+            options: SubscriptionOptions::new(QoS::AtMostOnce),
+        },
+    ];
+    let shared_no_local = [Subscription {
+        filter: "$share/g/a",
+        options: opts,
+    }];
+    let bad = [Subscription {
+        filter: "a/#/b",
+        options: SubscriptionOptions::new(QoS::AtMostOnce),
+    }];
+    for list in [&subs[..], &subs[1..], &shared_no_local[..], &bad[..], &[]] {
+        let mut s = Subscribe::new(pid(7), list.into());
+        same(|out| s.encode(V, out), Packet::Subscribe(s));
+        s.properties.subscription_identifier = NonZeroU32::new(300);
+        s.properties.user_properties = UserProperties::Slice(&USERS);
+        same(|out| s.encode(V, out), Packet::Subscribe(s));
+        s.properties.subscription_identifier = NonZeroU32::new(u32::MAX);
+        same(|out| s.encode(V, out), Packet::Subscribe(s));
+        // The same list for a 3.1.1 peer (no properties, QoS-only options).
+        let mut b = [0u8; 256];
+        let expected = Packet::Subscribe(s).encode(ProtocolVersion::V3_1_1, &mut b);
+        let mut a = [0u8; 256];
+        assert_eq!(s.encode(ProtocolVersion::V3_1_1, &mut a), expected);
+        if let Ok(n) = expected {
+            assert_eq!(a[..n], b[..n]);
+        }
+    }
+    let mut s = Subscribe::new(pid(3), (&subs).into());
+    s.properties.user_properties = UserProperties::Slice(&USERS);
+    let n = Packet::Subscribe(s).encode(V, &mut buf).unwrap();
+    let Ok(Packet::Subscribe(s)) = Packet::decode(V, &buf[..n]) else {
+        panic!("SUBSCRIBE")
+    };
+    assert!(matches!(s.filters, Subscriptions::Encoded(_)));
+    same(|out| s.encode(V, out), Packet::Subscribe(s));
+}
