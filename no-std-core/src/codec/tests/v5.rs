@@ -846,14 +846,17 @@ fn typed_encoders_match_packet_encode_v5() {
     };
     let mut connects = vec![full, Connect::new(V, "x"), Connect::new(V, "")];
     // A 3.1.1 CONNECT through the same encoder (its flags checked, no properties).
-    let mut c = full;
-    c.protocol = ProtocolVersion::V3_1_1;
-    c.client_id = "c";
-    c.will.as_mut().unwrap().properties = Default::default();
-    c.properties = Default::default();
-    connects.push(c);
-    c.username = None; // 3.1.1: password without user name
-    connects.push(c);
+    #[cfg(feature = "v3")]
+    {
+        let mut c = full;
+        c.protocol = ProtocolVersion::V3_1_1;
+        c.client_id = "c";
+        c.will.as_mut().unwrap().properties = Default::default();
+        c.properties = Default::default();
+        connects.push(c);
+        c.username = None; // 3.1.1: password without user name
+        connects.push(c);
+    }
     let mut c = full;
     c.password = Some(b"pw"); // 5.0 allows a password without a user name
     c.username = None;
@@ -927,12 +930,15 @@ fn typed_encoders_match_packet_encode_v5() {
         s.properties.subscription_identifier = NonZeroU32::new(u32::MAX);
         same(|out| s.encode(V, out), Packet::Subscribe(s));
         // The same list for a 3.1.1 peer (no properties, QoS-only options).
-        let mut b = [0u8; 256];
-        let expected = Packet::Subscribe(s).encode(ProtocolVersion::V3_1_1, &mut b);
-        let mut a = [0u8; 256];
-        assert_eq!(s.encode(ProtocolVersion::V3_1_1, &mut a), expected);
-        if let Ok(n) = expected {
-            assert_eq!(a[..n], b[..n]);
+        #[cfg(feature = "v3")]
+        {
+            let mut b = [0u8; 256];
+            let expected = Packet::Subscribe(s).encode(ProtocolVersion::V3_1_1, &mut b);
+            let mut a = [0u8; 256];
+            assert_eq!(s.encode(ProtocolVersion::V3_1_1, &mut a), expected);
+            if let Ok(n) = expected {
+                assert_eq!(a[..n], b[..n]);
+            }
         }
     }
     let mut s = Subscribe::new(pid(3), (&subs).into());
