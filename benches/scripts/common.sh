@@ -110,4 +110,24 @@ build_tern() {
     echo "$(target_dir)/release/tern"
 }
 
+# cpu_ticks PID: user + system clock ticks the process has used so far (0 if it is gone).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# settle PID...: waits (up to 20 s) until none of the given processes used CPU for 0.3 s, so a run
+# never starts while a broker still digests the previous one (Mosquitto can go on for seconds after
+# a QoS 1 fan-in ends; a 0.15 s Tern run beside it would measure half a CPU). Logs when it waited.
+settle() {
+    local start=$SECONDS before after pid busy
+    while :; do
+        before=0; after=0
+        for pid in "$@"; do before=$((before + $(cpu_ticks "$pid"))); done
+        sleep 0.3
+        for pid in "$@"; do after=$((after + $(cpu_ticks "$pid"))); done
+        busy=$((after - before))
+        [ "$busy" = 0 ] && break
+        if [ $((SECONDS - start)) -ge 20 ]; then log "brokers still busy after 20 s ($busy ticks in 0.3 s); going on"; break; fi
+    done
+    [ $((SECONDS - start)) -lt 1 ] || log "waited $((SECONDS - start)) s for the brokers to go idle"
+}
+
 raise_nofile() { ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; }

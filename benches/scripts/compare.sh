@@ -76,6 +76,7 @@ for round in $(seq 1 "$ROUNDS"); do
     for c in $CASES; do
         for b in $order; do
             kill -0 "${PID[$b]}" 2>/dev/null || die "$b (pid ${PID[$b]}) died before $c in round $round"
+            settle "${PID[@]}"
             # shellcheck disable=SC2086
             if ! "$BENCH" ${CASE_ARGS[$c]} --version "$VERSION" --payload 64 --window 32 --time-limit 180 \
                 --host 127.0.0.1 --port "${PORT[$b]}" --broker-pid "${PID[$b]}" --label "$b/$c/$round" \
