@@ -8,8 +8,11 @@
 //! message's latency. So each connection counts where its deliveries were routed (its own
 //! shard or which other one); when at least 9 in 10 of them, and at least [`MIN_REMOTE`],
 //! came from exactly one other shard, the connection moves there (`Connection::migrate`):
-//! - a light flow (at most [`LIGHT_RATE`] per second) is judged at the end of a window of
-//!   1-2 s and moves whatever the shards' load: it adds little to either;
+//! - a light flow (at most [`LIGHT_RATE`] per second) is judged after [`LIGHT_SAMPLE`]
+//!   deliveries (first move only) or at the end of a window of 1-2 s, and moves whatever
+//!   the shards' load: it adds little to either (at 1,000 messages per second the first
+//!   move comes after 64 ms instead of 1-2 s, so nearly every message of a light flow is
+//!   delivered without the cross-shard wake-up);
 //! - a heavy flow is judged after [`HEAVY_SAMPLE`] deliveries and moves only if the target
 //!   shard has no more connections than this one, so that co-locating publisher/subscriber
 //!   pairs does not pile every connection onto one shard (a fan-out's subscribers stay
@@ -32,6 +35,8 @@ pub(crate) const MIN_REMOTE: u16 = 8;
 pub(crate) const LIGHT_RATE: u64 = 5000;
 /// Deliveries after which a heavy flow is judged.
 pub(crate) const HEAVY_SAMPLE: u16 = 256;
+/// Deliveries after which a light flow's first move is judged (before its window ends).
+pub(crate) const LIGHT_SAMPLE: u16 = 64;
 
 /// Where a connection's deliveries came from in the current window (16 bytes per
 /// connection).
@@ -87,10 +92,11 @@ impl Flow {
         Duration::from_millis((WINDOW_MS + jitter) << self.moves.min(5))
     }
 
-    /// The shard to move to, if this window says so: a light flow is judged at the end of
-    /// its window, a heavy one (more than [`LIGHT_RATE`] per second) as soon as it has
-    /// [`HEAVY_SAMPLE`] deliveries, and then only towards a shard for which `balanced`
-    /// holds. A new window starts whenever a verdict is given.
+    /// The shard to move to, if this window says so: at the end of the window, or, before
+    /// the first move, as soon as a light flow has [`LIGHT_SAMPLE`] deliveries or a heavy
+    /// one (more than [`LIGHT_RATE`] per second) [`HEAVY_SAMPLE`]; a heavy flow moves only
+    /// towards a shard for which `balanced` holds. A new window starts whenever a verdict
+    /// is given.
     pub(crate) fn verdict(
         &mut self,
         now: Instant,
@@ -104,7 +110,8 @@ impl Flow {
         // Only a first move is decided early: after that, windows (which differ by
         // session) pace every verdict, so two flows feeding each other cannot keep
         // swapping shards.
-        let early = heavy && total >= u64::from(HEAVY_SAMPLE) && self.moves == 0;
+        let sample = if heavy { HEAVY_SAMPLE } else { LIGHT_SAMPLE };
+        let early = self.moves == 0 && total >= u64::from(sample);
         if !(window_over || early) {
             return None;
         }
@@ -130,8 +137,9 @@ mod tests {
 
     #[test]
     fn a_light_flow_from_one_shard_moves_there() {
+        // Fewer deliveries than an early verdict needs.
         let mut f = Flow::new(at(0), 0);
-        for _ in 0..100 {
+        for _ in 0..LIGHT_SAMPLE - 24 {
             f.record(Some(1));
         }
         f.record(None);
@@ -143,6 +151,29 @@ mod tests {
         assert_eq!(f.verdict(at(2100), 7, |_| true), Some(1));
         // The next window starts empty.
         assert_eq!(f.verdict(at(4300), 7, |_| true), None);
+    }
+
+    #[test]
+    fn a_light_flow_is_judged_after_its_sample_before_the_first_move_only() {
+        // 64 deliveries in 100 ms: 640 per second, light.
+        let mut f = Flow::new(at(0), 0);
+        (0..LIGHT_SAMPLE - 1).for_each(|_| f.record(Some(1)));
+        assert_eq!(f.verdict(at(100), 7, |_| false), None, "not enough yet");
+        f.record(Some(1));
+        assert_eq!(
+            f.verdict(at(100), 7, |_| false),
+            Some(1),
+            "light: moves whatever the load"
+        );
+        // After a move, the window paces the verdict.
+        let mut moved = Flow::new(at(0), 1);
+        (0..LIGHT_SAMPLE).for_each(|_| moved.record(Some(1)));
+        assert_eq!(moved.verdict(at(100), 7, |_| true), None);
+        // A sample with a local tenth stays.
+        let mut local = Flow::new(at(0), 0);
+        (0..LIGHT_SAMPLE - 7).for_each(|_| local.record(Some(1)));
+        (0..7).for_each(|_| local.record(None));
+        assert_eq!(local.verdict(at(100), 7, |_| true), None);
     }
 
     #[test]
