@@ -169,7 +169,7 @@ mod tests {
         let mut moved = Flow::new(at(0), 1);
         (0..LIGHT_SAMPLE).for_each(|_| moved.record(Some(1)));
         assert_eq!(moved.verdict(at(100), 7, |_| true), None);
-        // A sample with a local tenth stays.
+        // A sample with more than a tenth local stays.
         let mut local = Flow::new(at(0), 0);
         (0..LIGHT_SAMPLE - 7).for_each(|_| local.record(Some(1)));
         (0..7).for_each(|_| local.record(None));
